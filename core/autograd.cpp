@@ -1,0 +1,148 @@
+#include "core/autograd.h"
+
+#include "core/kernels.h"
+
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace attend {
+namespace {
+thread_local bool g_grad_enabled = true;
+
+Tensor zeros_f32(const Shape& shape) { return Tensor::zeros(shape, DType::f32); }
+
+// dst += src, both contiguous f32 of equal size.
+void accumulate(const Tensor& dst, const Tensor& src) {
+  kernels::accumulate(dst.data(), src.data(), dst.numel());
+}
+}  // namespace
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+const Tensor& Grads::at(size_t i) {
+  CHECK(i < inputs_.size(), "Grads::at({}): op has {} inputs", i, inputs_.size());
+  if (!buffers_[i].defined()) buffers_[i] = zeros_f32(inputs_[i].shape());
+  return buffers_[i];
+}
+
+namespace autograd {
+
+bool grad_enabled() { return g_grad_enabled; }
+
+bool needs_grad(std::initializer_list<Tensor> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tensor record(const char* name, const Tensor& y, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!needs_grad(inputs)) return y;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  Tensor out = y.detach();
+  out.impl()->requires_grad = true;
+  out.impl()->grad_fn = std::move(node);
+  return out;
+}
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  CHECK(root.defined(), "backward() on an undefined tensor");
+  CHECK(root.requires_grad(), "backward(): tensor {} does not require grad (no input it depends on does)",
+        root.str());
+  Tensor seed;
+  if (grad.defined()) {
+    CHECK(grad.shape() == root.shape(), "backward(): gradient has shape {}, tensor has shape {}",
+          shape_str(grad.shape()), shape_str(root.shape()));
+    CHECK(grad.dtype() == DType::f32, "backward(): gradient must be f32, got {}", dtype_name(grad.dtype()));
+    seed = grad.detach().contiguous();
+  } else {
+    CHECK(root.numel() == 1,
+          "backward(): tensor of shape {} is not a scalar; pass a gradient of the same shape",
+          shape_str(root.shape()));
+    seed = Tensor::ones(root.shape());
+  }
+
+  if (root.is_leaf()) {
+    TensorImpl* leaf = root.impl();
+    if (!leaf->grad) leaf->grad = Tensor::zeros(root.shape()).impl_ptr();
+    accumulate(Tensor(leaf->grad), seed);
+    return;
+  }
+
+  // Topological order of the non-leaf tensors reachable from root (iterative DFS).
+  // Handles, not raw pointers: freeing a node releases its inputs, which may be
+  // the last owners of tensors later in the order.
+  std::vector<std::shared_ptr<TensorImpl>> order;
+  std::unordered_set<TensorImpl*> visited;
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack{{root.impl_ptr(), 0}};
+  visited.insert(root.impl());
+  while (!stack.empty()) {
+    auto& [t, next] = stack.back();
+    Node* node = t->grad_fn.get();
+    CHECK(!node->freed,
+          "backward(): the graph through op '{}' was already freed by an earlier backward(); "
+          "call the first backward with retain_graph=true to go through it twice",
+          node->name);
+    if (next < node->inputs.size()) {
+      const std::shared_ptr<TensorImpl>& in = node->inputs[next++].impl_ptr();
+      if (in && in->grad_fn && visited.insert(in.get()).second) stack.push_back({in, 0});
+    } else {
+      order.push_back(std::move(t));
+      stack.pop_back();
+    }
+  }
+
+  std::unordered_map<TensorImpl*, Tensor> grads;
+  grads[root.impl()] = seed;
+  std::vector<Tensor> buffers;
+  for (size_t k = order.size(); k-- > 0;) {
+    std::shared_ptr<TensorImpl> t = std::move(order[k]);
+    std::shared_ptr<Node> node = t->grad_fn;
+    auto it = grads.find(t.get());
+    if (it != grads.end()) {
+      Tensor dy = std::move(it->second);
+      grads.erase(it);
+      // Buffers: leaves accumulate straight into .grad; non-leaves into `grads`.
+      buffers.assign(node->inputs.size(), Tensor());
+      for (size_t i = 0; i < node->inputs.size(); ++i) {
+        const Tensor& in = node->inputs[i];
+        if (!in.defined() || !in.requires_grad()) continue;
+        if (in.is_leaf()) {
+          if (!in.impl()->grad) in.impl()->grad = zeros_f32(in.shape()).impl_ptr();
+          buffers[i] = Tensor(in.impl()->grad);
+        } else {
+          auto g = grads.find(in.impl());
+          if (g != grads.end()) buffers[i] = g->second;
+        }
+      }
+      Grads g(node->inputs, buffers);
+      node->backward(dy, g);
+      for (size_t i = 0; i < node->inputs.size(); ++i) {
+        const Tensor& in = node->inputs[i];
+        if (!buffers[i].defined() || !in.defined() || in.is_leaf()) continue;
+        auto [slot, inserted] = grads.try_emplace(in.impl(), buffers[i]);
+        if (!inserted && slot->second.impl() != buffers[i].impl()) accumulate(slot->second, buffers[i]);
+      }
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->inputs.clear();
+      node->freed = true;
+    }
+  }
+}
+
+}  // namespace autograd
+}  // namespace attend

@@ -1,0 +1,77 @@
+// Reverse-mode automatic differentiation.
+//
+// An op computes its result and, in the same body, records how to send the
+// gradient back (STYLE.md rule 2):
+//
+//   Tensor y = Tensor::empty_like(x);
+//   kernels::tanh_forward(y.data(), x.data(), x.numel());
+//   return autograd::record("tanh", y, {x}, [y](const Tensor& dy, Grads& g) {
+//     if (g.wants(0)) kernels::tanh_backward(g.at(0).data(), y.data(), dy.data(), y.numel());
+//   });
+//
+// record() returns a new handle on y's data that carries the history; the closure
+// may capture y itself without creating a cycle. Under NoGradGuard, or when no
+// input requires a gradient, record() drops the closure at once, so inference
+// keeps no saved tensors. backward() runs closures in reverse topological order,
+// accumulates into leaf .grad(), and frees each node once it has run.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace attend {
+
+// What a backward closure writes into: one gradient buffer per op input.
+class Grads {
+ public:
+  Grads(const std::vector<Tensor>& inputs, std::vector<Tensor>& buffers) : inputs_(inputs), buffers_(buffers) {}
+  // Whether input i needs a gradient (skip the work when it does not).
+  bool wants(size_t i) const { return i < inputs_.size() && inputs_[i].requires_grad(); }
+  // The gradient buffer of input i: contiguous f32 with input i's shape, zero the
+  // first time it is asked for. Backward kernels accumulate into it (+=).
+  const Tensor& at(size_t i);
+
+ private:
+  const std::vector<Tensor>& inputs_;
+  std::vector<Tensor>& buffers_;
+};
+
+using BackwardFn = std::function<void(const Tensor& dy, Grads& g)>;
+
+struct Node {
+  const char* name = "";
+  std::vector<Tensor> inputs;
+  BackwardFn backward;
+  bool freed = false;
+};
+
+// Turns gradient recording off for its lifetime (thread-local).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+namespace autograd {
+
+bool grad_enabled();
+
+// Whether any of `inputs` would make an op's result need a gradient.
+bool needs_grad(std::initializer_list<Tensor> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Attaches history to the result y of op `name` computed from `inputs`.
+Tensor record(const char* name, const Tensor& y, std::vector<Tensor> inputs, BackwardFn backward);
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace autograd
+}  // namespace attend

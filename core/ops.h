@@ -1,0 +1,107 @@
+// Every differentiable op of attend, with its derivative rule in one line, so all
+// rules can be reviewed in one place (like PyTorch's derivatives.yaml).
+// Shapes: B batch, S source length, T target length, D model dim, H heads, V vocab;
+// "..." is any number of leading dims. Binary elementwise ops broadcast as NumPy does.
+// Each op accepts non-contiguous inputs and returns a contiguous result (views excepted).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace attend {
+
+// --- views (no copy; ops_view.cpp) --------------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1; dx = reshape(dy, x.shape)
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // dx = permute(dy, inverse)
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);          // dx = transpose(dy, d0, d1)
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);  // dx[start:end] += dy
+Tensor expand(const Tensor& x, const Shape& shape);  // size-1 dims repeat; dx = sum of dy over them
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor contiguous(const Tensor& x);  // dx = dy
+
+// --- elementwise (ops_elementwise.cpp) ----------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);  // da = dy, db = dy (summed to shape)
+Tensor sub(const Tensor& a, const Tensor& b);  // da = dy, db = -dy
+Tensor mul(const Tensor& a, const Tensor& b);  // da = dy*b, db = dy*a
+Tensor div(const Tensor& a, const Tensor& b);  // da = dy/b, db = -dy*a/b^2
+Tensor add(const Tensor& x, float s);           // dx = dy
+Tensor mul(const Tensor& x, float s);           // dx = s*dy
+Tensor neg(const Tensor& x);                    // dx = -dy
+Tensor exp(const Tensor& x);                    // dx = dy*y
+Tensor log(const Tensor& x);                    // dx = dy/x
+Tensor sqrt(const Tensor& x);                   // dx = dy/(2y)
+Tensor pow(const Tensor& x, float p);           // dx = dy*p*x^(p-1)
+Tensor tanh(const Tensor& x);                   // dx = dy*(1-y^2)
+Tensor sigmoid(const Tensor& x);                // dx = dy*y*(1-y)
+Tensor relu(const Tensor& x);                   // dx = dy*[x>0]
+enum class GeluApprox { none, tanh };
+// none: x*Phi(x), dx = dy*(Phi(x) + x*phi(x)); tanh: 0.5x(1+tanh(k(x+0.044715x^3))), Hendrycks & Gimpel 2016
+Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::none);
+// mask: any dtype, broadcast to x; where mask != 0 the result is `value`. dx = dy*[mask==0]
+Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);
+// cond: any dtype; y = cond != 0 ? a : b. da = dy*[cond], db = dy*[!cond]
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, float s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, float s) { return add(a, -s); }
+inline Tensor operator*(const Tensor& a, float s) { return mul(a, s); }
+inline Tensor operator*(float s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, float s) { return mul(a, 1.0f / s); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+// --- reductions (ops_reduce.cpp) ----------------------------------------------------
+Tensor sum(const Tensor& x);  // all elements -> scalar; dx = dy broadcast
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);  // dx = dy/n
+Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);  // dx = dy at the first argmax
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, not differentiable
+
+// --- matrix products (ops_matmul.cpp) -----------------------------------------------
+// a: (...,M,K), b: (...,K,N) or (K,N) -> (...,M,N). Transposed views of either
+// operand are folded into the gemm call, not copied. da = dy@b^T, db = a^T@dy
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+// --- fused ops (ops_fused.cpp) ------------------------------------------------------
+Tensor softmax(const Tensor& x);      // last axis; dx = y*(dy - sum(dy*y))
+Tensor log_softmax(const Tensor& x);  // last axis; dx = dy - exp(y)*sum(dy)
+// x: (...,D), gamma/beta: (D) -> (...,D); normalised over the last axis (biased var).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// Inverted dropout: kept elements scaled by 1/(1-p). The mask of element i depends
+// only on (gen's seed, the stream this call takes, i): not on the thread count.
+Tensor dropout(const Tensor& x, float p, Generator& gen);
+// ids: (...) i32/i64, weight: (V,D) -> (...,D). Rows of padding_idx (if >= 0) get no
+// gradient. dweight[ids[i]] += dy[i] (scatter-add).
+Tensor embedding(const Tensor& ids, const Tensor& weight, int64_t padding_idx = -1);
+
+enum class Reduction { mean, sum, none };
+struct CrossEntropyOptions {
+  float label_smoothing = 0.0f;  // PyTorch semantics: (1-e)*nll + e*mean_v(-log p_v)
+  int64_t ignore_index = -100;   // targets equal to it contribute nothing
+  Reduction reduction = Reduction::mean;  // mean: over non-ignored targets
+};
+// logits: (N,V), target: (N) i32/i64 -> scalar, or (N) for Reduction::none.
+// Fused log-softmax + NLL: dlogits = (softmax - smoothed one-hot) * dy.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
+
+// --- shape ops that copy (ops_shape.cpp) --------------------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);  // dxs[i] = slice of dy
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);  // views
+// index: (n) i32/i64 -> x with dim `dim` replaced by n. dx[index[i]] += dy[i]
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// Casts (not differentiable).
+Tensor to_dtype(const Tensor& x, DType dtype);
+
+}  // namespace attend

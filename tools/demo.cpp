@@ -1,0 +1,2 @@
+// placeholder translation unit until the tools land
+namespace attend::tools {}
