@@ -144,3 +144,49 @@ TEST(Autograd, SetRequiresGradOnNonLeafThrows) {
   EXPECT_THROW(y.set_requires_grad(), Error);
   EXPECT_THROW(Tensor::from_ids({1}, {1}).set_requires_grad(), Error);
 }
+
+// --- the gradient-check harness itself ---------------------------------------------
+#include "common/gradcheck.h"
+
+namespace {
+// square(x) = x^2 with a deliberately wrong backward (dx = x instead of 2x).
+Tensor square_with_wrong_backward(const Tensor& x) {
+  Tensor y = Tensor::empty_like(x);
+  for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = x.data()[i] * x.data()[i];
+  return autograd::record("bad_square", y, {x}, [x](const Tensor& dy, Grads& g) {
+    if (g.wants(0))
+      for (int64_t i = 0; i < dy.numel(); ++i) g.at(0).data()[i] += x.data()[i] * dy.data()[i];
+  });
+}
+Tensor square(const Tensor& x) {
+  Tensor y = Tensor::empty_like(x);
+  for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = x.data()[i] * x.data()[i];
+  return autograd::record("square", y, {x}, [x](const Tensor& dy, Grads& g) {
+    if (g.wants(0))
+      for (int64_t i = 0; i < dy.numel(); ++i) g.at(0).data()[i] += 2 * x.data()[i] * dy.data()[i];
+  });
+}
+}  // namespace
+
+TEST(GradCheck, AcceptsACorrectBackward) {
+  Tensor x = test::random_tensor({3, 2}, -1, 1, 3);
+  EXPECT_TRUE(test::gradcheck([](const std::vector<Tensor>& in) { return square(in[0]); }, {x}));
+}
+
+TEST(GradCheck, RejectsAPlantedWrongBackward) {
+  Tensor x = test::random_tensor({3, 2}, 0.5f, 1.5f, 3);
+  ::testing::AssertionResult r =
+      test::gradcheck([](const std::vector<Tensor>& in) { return square_with_wrong_backward(in[0]); }, {x});
+  EXPECT_FALSE(r);
+  EXPECT_NE(std::string(r.message()).find("analytic"), std::string::npos) << r.message();
+}
+
+TEST(GradCheck, ViewsOfLeavesAreChecked) {
+  Tensor x = test::random_tensor({3, 4}, -1, 1, 5);
+  EXPECT_TRUE(test::gradcheck(
+      [](const std::vector<Tensor>& in) { return square(in[0].transpose(0, 1).slice(0, 1, 3).contiguous()); },
+      {x}));
+  Tensor b = test::random_tensor({1, 4}, -1, 1, 6);
+  EXPECT_TRUE(test::gradcheck(
+      [](const std::vector<Tensor>& in) { return square(in[0].expand({3, 4}).contiguous()); }, {b}));
+}

@@ -1,2 +1,0 @@
-// placeholder translation unit until the tools land
-namespace attend::tools {}
