@@ -1,0 +1,126 @@
+// gemm(): argument checks, degenerate sizes, and the choice of backend.
+#include "core/gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+#include <omp.h>
+
+#include "core/error.h"
+
+namespace attend {
+namespace {
+
+// Measured on this machine with bench_core (docs/benchmarks.md): oneDNN is faster on
+// every transformer shape there.
+constexpr GemmBackend kDefaultBackend = GemmBackend::onednn;
+
+// Products with fewer multiply-adds (~64^3; a few microseconds on one core) run on one
+// thread: waking a second costs more, and far more when other processes hold the cores.
+constexpr int64_t kSingleThreadWork = int64_t(1) << 18;
+
+// Runs its scope with one OpenMP thread (for the calling thread's parallel regions).
+class SingleThreadScope {
+ public:
+  explicit SingleThreadScope(bool on) : saved_(on ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~SingleThreadScope() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  SingleThreadScope(const SingleThreadScope&) = delete;
+  SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
+std::atomic<int> g_backend{-1};  // -1: not chosen yet
+std::atomic<int64_t> g_calls{0};
+
+}  // namespace
+
+GemmBackend gemm_backend_from_env() {
+  const char* env = std::getenv("ATTEND_GEMM");
+  if (env == nullptr || *env == '\0') return kDefaultBackend;
+  try {
+    return parse_gemm_backend(env);
+  } catch (const Error&) {
+    ATTEND_ERROR("ATTEND_GEMM={} is not a gemm backend; use onednn or openblas", env);
+  }
+}
+
+namespace {
+
+// C[b] = beta * C[b] (beta == 0 writes zeros without reading C): the whole product
+// when K == 0 or alpha == 0.
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < M; ++i) {
+      float* row = C + b * stride_c + i * ldc;
+      if (beta == 0.0f)
+        std::fill(row, row + N, 0.0f);
+      else if (beta != 1.0f)
+        for (int64_t j = 0; j < N; ++j) row[j] *= beta;
+    }
+}
+
+}  // namespace
+
+const char* gemm_backend_name(GemmBackend backend) {
+  switch (backend) {
+    case GemmBackend::onednn: return "onednn";
+    case GemmBackend::openblas: return "openblas";
+  }
+  return "?";
+}
+
+GemmBackend parse_gemm_backend(std::string_view name) {
+  if (name == "onednn") return GemmBackend::onednn;
+  if (name == "openblas") return GemmBackend::openblas;
+  ATTEND_ERROR("unknown gemm backend '{}'; valid: onednn, openblas", name);
+}
+
+void set_gemm_backend(GemmBackend backend) { g_backend.store(int(backend)); }
+
+GemmBackend gemm_backend() {
+  int b = g_backend.load();
+  if (b < 0) {
+    int expected = -1;
+    g_backend.compare_exchange_strong(expected, int(gemm_backend_from_env()));
+    b = g_backend.load();
+  }
+  return GemmBackend(b);
+}
+
+int64_t gemm_call_count() { return g_calls.load(); }
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+          int64_t stride_c, int64_t batch) {
+  CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0, "gemm: negative size M={} N={} K={} batch={}", M, N, K, batch);
+  // Row-major: a stored matrix's rows are ld apart and hold `width` elements.
+  const int64_t a_width = trans_a ? M : K, b_width = trans_b ? K : N;
+  CHECK(lda >= std::max<int64_t>(1, a_width), "gemm: lda={} < {} (A is {}x{}{})", lda, a_width, M, K,
+        trans_a ? ", transposed" : "");
+  CHECK(ldb >= std::max<int64_t>(1, b_width), "gemm: ldb={} < {} (B is {}x{}{})", ldb, b_width, K, N,
+        trans_b ? ", transposed" : "");
+  CHECK(ldc >= std::max<int64_t>(1, N), "gemm: ldc={} < N={}", ldc, N);
+  CHECK(stride_a >= 0 && stride_b >= 0 && stride_c >= 0, "gemm: negative batch stride ({}, {}, {})", stride_a,
+        stride_b, stride_c);
+  CHECK(batch <= 1 || stride_c >= ldc * (M - 1) + N || M == 0 || N == 0,
+        "gemm: stride_c={} makes the {} outputs of {}x{} (ldc {}) overlap", stride_c, batch, M, N, ldc);
+  g_calls.fetch_add(1, std::memory_order_relaxed);
+  if (M == 0 || N == 0 || batch == 0) return;
+  if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc, stride_c, batch);
+  SingleThreadScope single(M * N * K * batch < kSingleThreadWork);
+  if (gemm_backend() == GemmBackend::onednn)
+    detail::gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                        stride_c, batch);
+  else
+    detail::gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                          stride_c, batch);
+}
+
+}  // namespace attend

@@ -1,0 +1,55 @@
+// Single-precision matrix products on raw row-major memory, through one of two backends:
+// oneDNN (matmul primitive, cached per shape) or OpenBLAS (loaded at run time).
+//
+//   // C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b < batch, where op(X) = X or X^T,
+//   // op(A) is MxK, op(B) is KxN; A[b] starts at A + b*stride_a (stride 0 = shared).
+//   gemm(false, true, M, N, K, 1.0f, x, K, 0, w, K, 0, 0.0f, y, N, 0);   // y = x @ w^T
+//
+// The backend is ATTEND_GEMM=onednn|openblas from the environment, or set_gemm_backend()
+// (the config calls it); the default is the one that measured faster here (docs/benchmarks.md).
+// With beta == 0, C is not read (it may hold garbage or NaN).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attend {
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,  //
+          const float* A, int64_t lda, int64_t stride_a,                             //
+          const float* B, int64_t ldb, int64_t stride_b,                             //
+          float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch = 1);
+
+enum class GemmBackend { onednn, openblas };
+
+void set_gemm_backend(GemmBackend backend);
+GemmBackend gemm_backend();  // gemm_backend_from_env() on first use, unless set_gemm_backend came first
+GemmBackend gemm_backend_from_env();  // ATTEND_GEMM if set, else the measured default (onednn)
+const char* gemm_backend_name(GemmBackend backend);
+GemmBackend parse_gemm_backend(std::string_view name);  // throws, listing the valid names
+
+// Calls made through gemm() since the process started (tests and profiling).
+int64_t gemm_call_count();
+
+namespace detail {
+// The backends; arguments already checked by gemm(), M, N, K, batch > 0.
+void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                 float* C, int64_t ldc, int64_t stride_c, int64_t batch);
+void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                   float* C, int64_t ldc, int64_t stride_c, int64_t batch);
+// dlopen()s the first of `paths` that loads (after setting OPENBLAS_CORETYPE); throws
+// naming every path tried and the Debian package when none does. Returns the handle.
+void* open_openblas(const std::vector<std::string>& paths);
+// Matmul primitives the oneDNN backend holds (one per distinct call shape).
+int64_t onednn_cached_primitives();
+// Passes a thread count on to OpenBLAS now if it is loaded, else when it loads.
+void openblas_set_threads(int n);
+// OpenBLAS's name for the kernels it runs (e.g. "Cooperlake"); loads the library.
+std::string openblas_core_name();
+}  // namespace detail
+
+}  // namespace attend

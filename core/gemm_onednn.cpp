@@ -1,0 +1,154 @@
+// The oneDNN gemm backend: one matmul primitive per distinct call shape.
+//
+// Transposes and leading dimensions become strides of the memory descriptors, so no
+// operand is copied; a batch stride of 0 becomes a broadcast batch dim of 1. alpha is
+// a run-time output scale (one primitive serves every alpha), beta a sum post-op.
+// Primitives live in an LRU cache keyed by everything that shapes them, so a training
+// step that repeats its shapes never creates one twice. oneDNN runs on the OpenMP
+// runtime, so omp_set_num_threads (core/threads.h) governs it.
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include <dnnl.hpp>
+#include <omp.h>
+
+#include "core/error.h"
+#include "core/gemm.h"
+
+namespace attend::detail {
+namespace {
+
+using dims = dnnl::memory::dims;
+using dt = dnnl::memory::data_type;
+
+struct Key {
+  int64_t M, N, K, batch, lda, ldb, ldc, stride_a, stride_b, stride_c;
+  int32_t trans_a, trans_b, scaled;  // scaled: alpha != 1 (run-time scale)
+  uint32_t beta_bits;
+  int32_t threads;  // a primitive may size its work split by the thread count at creation
+  int32_t unused;   // no padding anywhere: the key is hashed and compared bytewise
+  bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
+};
+
+static_assert(sizeof(Key) == 10 * sizeof(int64_t) + 6 * sizeof(int32_t));
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    const auto* p = reinterpret_cast<const unsigned char*>(&k);
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the bytes
+    for (size_t i = 0; i < sizeof(Key); ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return size_t(h);
+  }
+};
+
+// Memory descriptor of a (batch of) row-major rows x cols matrix stored with leading
+// dimension ld, or its transpose when `trans` (stored cols x rows).
+dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, int64_t ld, int64_t stride) {
+  const int64_t rs = trans ? 1 : ld, cs = trans ? ld : 1;
+  if (batch == 1) return dnnl::memory::desc(dims{rows, cols}, dt::f32, dims{rs, cs});
+  if (stride == 0) return dnnl::memory::desc(dims{1, rows, cols}, dt::f32, dims{rows * cols, rs, cs});
+  return dnnl::memory::desc(dims{batch, rows, cols}, dt::f32, dims{stride, rs, cs});
+}
+
+struct Entry {
+  dnnl::matmul prim;
+  dnnl::memory::desc a, b, c;
+};
+
+class MatmulCache {
+ public:
+  static constexpr size_t kCapacity = 512;
+
+  MatmulCache() : engine_(dnnl::engine::kind::cpu, 0) {}
+
+  const dnnl::engine& engine() const { return engine_; }
+
+  int64_t size() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return int64_t(lru_.size());
+  }
+
+  // The primitive for `key` with its descriptors, created on first use.
+  Entry get(const Key& k, float beta) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = index_.find(k);
+    if (it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->second;
+    }
+    dnnl::memory::desc a = matrix_desc(k.batch, k.M, k.K, k.trans_a, k.lda, k.stride_a);
+    dnnl::memory::desc b = matrix_desc(k.batch, k.K, k.N, k.trans_b, k.ldb, k.stride_b);
+    dnnl::memory::desc c = matrix_desc(k.batch, k.M, k.N, false, k.ldc, k.stride_c);
+    dnnl::primitive_attr attr;
+    if (k.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+    if (beta != 0.0f) {
+      dnnl::post_ops ops;
+      ops.append_sum(beta);
+      attr.set_post_ops(ops);
+    }
+    dnnl::matmul prim;
+    try {
+      prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, engine_));
+    } catch (const dnnl::error& e) {
+      ATTEND_ERROR("gemm (onednn): no matmul for M={} N={} K={} batch={} lda={} ldb={} ldc={} strides ({}, {}, {}) "
+                   "trans ({}, {}): {}",
+                   k.M, k.N, k.K, k.batch, k.lda, k.ldb, k.ldc, k.stride_a, k.stride_b, k.stride_c, k.trans_a,
+                   k.trans_b, e.what());
+    }
+    lru_.emplace_front(k, Entry{prim, a, b, c});
+    index_[k] = lru_.begin();
+    if (lru_.size() > kCapacity) {
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+    return lru_.front().second;
+  }
+
+ private:
+  dnnl::engine engine_;
+  std::mutex mutex_;
+  std::list<std::pair<Key, Entry>> lru_;  // most recently used first
+  std::unordered_map<Key, std::list<std::pair<Key, Entry>>::iterator, KeyHash> index_;
+};
+
+MatmulCache& cache() {
+  static MatmulCache instance;
+  return instance;
+}
+
+}  // namespace
+
+int64_t onednn_cached_primitives() { return cache().size(); }
+
+void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                 float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (batch > 1 && stride_a == 0 && stride_b == 0) {  // oneDNN cannot broadcast both operands
+    for (int64_t i = 0; i < batch; ++i)
+      gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C + i * stride_c, ldc, 0, 1);
+    return;
+  }
+  Key key{};
+  key.M = M, key.N = N, key.K = K, key.batch = batch, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+  if (batch > 1) key.stride_a = stride_a, key.stride_b = stride_b, key.stride_c = stride_c;
+  key.trans_a = trans_a, key.trans_b = trans_b, key.scaled = alpha != 1.0f;
+  std::memcpy(&key.beta_bits, &beta, sizeof(float));
+  key.threads = omp_get_max_threads();
+
+  MatmulCache& c = cache();
+  const Entry e = c.get(key, beta);
+  dnnl::memory a_mem(e.a, c.engine(), const_cast<float*>(A));
+  dnnl::memory b_mem(e.b, c.engine(), const_cast<float*>(B));
+  dnnl::memory c_mem(e.c, c.engine(), C);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  if (key.scaled)
+    args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES,
+                 dnnl::memory(dnnl::memory::desc(dims{1}, dt::f32, dims{1}), c.engine(), &alpha));
+  thread_local dnnl::stream stream(c.engine());
+  e.prim.execute(stream, args);
+  stream.wait();
+}
+
+}  // namespace attend::detail

@@ -1,0 +1,207 @@
+// matmul and linear: every product, forward and backward, is one call to gemm()
+// (core/gemm.h). Operands are read where they lie: a transposed view becomes a trans
+// flag with its leading dimension, uniformly strided batch dims one strided batch.
+// Only a layout gemm cannot express (e.g. a permuted batch) is copied first.
+// Backward accumulates straight into the gradient buffers with beta = 1.
+#include <algorithm>
+#include <optional>
+
+#include "core/gemm.h"
+#include "core/ops.h"
+
+namespace attend {
+namespace {
+
+// How gemm reads a tensor: `batch` matrices `stride` apart, each rows x cols, stored
+// row-major with leading dimension ld, or (trans) as the row-major cols x rows transpose.
+struct Operand {
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0;
+  bool trans = false;
+  int64_t ld = 1;
+  int64_t batch = 1, stride = 0;
+};
+
+// Dims [begin, end) of (shape, strides) as one dim of `count` elements `stride` apart, if
+// they are uniformly strided (size-1 dims ignored; all-broadcast dims give stride 0).
+bool collapse(const Shape& shape, const Shape& strides, size_t begin, size_t end, int64_t& count,
+              int64_t& stride) {
+  count = 1;
+  stride = 0;
+  bool first = true;
+  int64_t next = 0;  // the stride the next outer dim must have
+  for (size_t i = end; i-- > begin;) {
+    if (shape[i] == 1) continue;
+    if (!first && strides[i] != next) return false;
+    if (first) stride = strides[i];
+    first = false;
+    count *= shape[i];
+    next = strides[i] * shape[i];
+  }
+  return true;
+}
+
+// A rows x cols matrix with row stride sr and column stride sc, as gemm reads it.
+bool matrix_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, Operand& op) {
+  op.rows = rows;
+  op.cols = cols;
+  if ((sc == 1 || cols == 1) && (rows == 1 || sr >= std::max<int64_t>(cols, 1))) {
+    op.trans = false;
+    op.ld = rows == 1 ? std::max<int64_t>(cols, 1) : sr;
+    return true;
+  }
+  if ((sr == 1 || rows == 1) && (cols == 1 || sc >= std::max<int64_t>(rows, 1))) {
+    op.trans = true;
+    op.ld = cols == 1 ? std::max<int64_t>(rows, 1) : sc;
+    return true;
+  }
+  return false;
+}
+
+// x: (...,R,C) as a batch of R x C matrices.
+std::optional<Operand> as_batched(const Tensor& x) {
+  Operand op;
+  const size_t nd = size_t(x.dim());
+  if (!collapse(x.shape(), x.strides(), 0, nd - 2, op.batch, op.stride)) return std::nullopt;
+  if (!matrix_layout(x.size(-2), x.size(-1), x.stride(-2), x.stride(-1), op)) return std::nullopt;
+  op.data = x.data();
+  return op;
+}
+
+// x: (...,C) as one (numel/C) x C matrix.
+std::optional<Operand> as_rows(const Tensor& x) {
+  Operand op;
+  const size_t nd = size_t(x.dim());
+  int64_t rows = 1, sr = 0;
+  if (!collapse(x.shape(), x.strides(), 0, nd - 1, rows, sr)) return std::nullopt;
+  if (!matrix_layout(rows, x.size(-1), sr, x.stride(-1), op)) return std::nullopt;
+  op.data = x.data();
+  return op;
+}
+
+// The batch of a (not transposed, matrices ld*M apart) as one (batch*M) x K matrix.
+bool foldable(const Operand& a) { return !a.trans && (a.batch == 1 || a.stride == a.rows * a.ld); }
+
+// y: (batch,M,N) = a: (batch,M,K) @ b: (batch,K,N), or b: (K,N) shared when b.batch == 1.
+void matmul_forward(float* y, const Operand& a, const Operand& b) {
+  const int64_t M = a.rows, K = a.cols, N = b.cols, batch = a.batch;
+  if (b.batch == 1 && foldable(a))
+    gemm(false, b.trans, batch * M, N, K, 1.0f, a.data, a.ld, 0, b.data, b.ld, 0, 0.0f, y, N, 0);
+  else
+    gemm(a.trans, b.trans, M, N, K, 1.0f, a.data, a.ld, a.stride, b.data, b.ld, b.stride, 0.0f, y, N, M * N,
+         batch);
+}
+
+// da: (batch,M,K) += dy @ b^T; db: (batch,K,N), or (K,N) summed over the batch, += a^T @ dy.
+// dy: (batch,M,N). Either gradient may be null (not wanted).
+void matmul_backward(float* da, float* db, const float* dy, const Operand& a, const Operand& b) {
+  const int64_t M = a.rows, K = a.cols, N = b.cols, batch = a.batch;
+  const bool shared_b = b.batch == 1 && batch > 1;
+  if (da != nullptr) {
+    if (shared_b)
+      gemm(false, !b.trans, batch * M, K, N, 1.0f, dy, N, 0, b.data, b.ld, 0, 1.0f, da, K, 0);
+    else
+      gemm(false, !b.trans, M, K, N, 1.0f, dy, N, M * N, b.data, b.ld, b.stride, 1.0f, da, K, M * K, batch);
+  }
+  if (db != nullptr) {
+    if (!shared_b)
+      gemm(!a.trans, false, K, N, M, 1.0f, a.data, a.ld, a.stride, dy, N, M * N, 1.0f, db, N, K * N, batch);
+    else if (foldable(a))
+      gemm(true, false, K, N, batch * M, 1.0f, a.data, a.ld, 0, dy, N, 0, 1.0f, db, N, 0);
+    else
+      for (int64_t i = 0; i < batch; ++i)
+        gemm(!a.trans, false, K, N, M, 1.0f, a.data + i * a.stride, a.ld, 0, dy + i * M * N, N, 0, 1.0f, db, N, 0);
+  }
+}
+
+// y: (R,N) = every row set to bias: (N)
+void linear_bias_forward(float* y, const float* bias, int64_t R, int64_t N) {
+#pragma omp parallel for if (R * N > (1 << 16))
+  for (int64_t r = 0; r < R; ++r) std::copy(bias, bias + N, y + r * N);
+}
+
+// dbias: (N) += dy: (R,N) summed over rows (row order fixed: same sum on any thread count)
+void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* row = dy + r * N;
+#pragma omp simd
+    for (int64_t j = 0; j < N; ++j) dbias[j] += row[j];
+  }
+}
+
+void check_f32(const char* op, const Tensor& x, const char* name) {
+  CHECK(x.dtype() == DType::f32, "{}: {} must be f32, got {} ({})", op, name, dtype_name(x.dtype()), x.str());
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  check_f32("matmul", a_in, "a");
+  check_f32("matmul", b_in, "b");
+  CHECK(a_in.dim() >= 2 && b_in.dim() >= 2, "matmul: need at least 2-D operands, got {} @ {}",
+        shape_str(a_in.shape()), shape_str(b_in.shape()));
+  CHECK(a_in.size(-1) == b_in.size(-2), "matmul: inner dims differ: {} @ {} ({} vs {})", shape_str(a_in.shape()),
+        shape_str(b_in.shape()), a_in.size(-1), b_in.size(-2));
+  const Shape batch_shape(a_in.shape().begin(), a_in.shape().end() - 2);
+  CHECK(b_in.dim() == 2 || Shape(b_in.shape().begin(), b_in.shape().end() - 2) == batch_shape,
+        "matmul: batch dims differ: {} @ {} (b must be 2-D or have a's batch dims)", shape_str(a_in.shape()),
+        shape_str(b_in.shape()));
+
+  const Tensor a = as_batched(a_in) ? a_in : contiguous(a_in);
+  const Tensor b = as_batched(b_in) ? b_in : contiguous(b_in);
+  Operand A = *as_batched(a), B = *as_batched(b);
+  if (b.dim() == 2) B.stride = 0;  // one matrix shared by every batch
+  Shape out = batch_shape;
+  out.push_back(A.rows);
+  out.push_back(B.cols);
+  Tensor y = Tensor::empty(out);
+  matmul_forward(y.data(), A, B);
+  return autograd::record("matmul", y, {a, b}, [a, b, A, B](const Tensor& dy_in, Grads& g) {
+    const Tensor dy = dy_in.detach().contiguous();
+    float* da = g.wants(0) ? g.at(0).data() : nullptr;
+    float* db = g.wants(1) ? g.at(1).data() : nullptr;
+    matmul_backward(da, db, dy.data(), A, B);
+  });
+}
+
+Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
+  check_f32("linear", x_in, "x");
+  check_f32("linear", w_in, "weight");
+  CHECK(w_in.dim() == 2, "linear: weight must be 2-D (out, in), got {}", shape_str(w_in.shape()));
+  CHECK(x_in.dim() >= 1 && x_in.size(-1) == w_in.size(1),
+        "linear: x {} does not match weight {} (x's last dim must be in = {})", shape_str(x_in.shape()),
+        shape_str(w_in.shape()), w_in.size(1));
+  const bool has_bias = bias_in.defined();
+  if (has_bias) {
+    check_f32("linear", bias_in, "bias");
+    CHECK(bias_in.dim() == 1 && bias_in.size(0) == w_in.size(0), "linear: bias {} does not match weight {}",
+          shape_str(bias_in.shape()), shape_str(w_in.shape()));
+  }
+  const Tensor x = as_rows(x_in) ? x_in : contiguous(x_in);
+  const Tensor w = as_batched(w_in) ? w_in : contiguous(w_in);
+  const Tensor bias = has_bias ? contiguous(bias_in) : Tensor();
+  const Operand X = *as_rows(x), W = *as_batched(w);
+  const int64_t R = X.rows, in = X.cols, out = W.rows;
+
+  Shape shape = x.shape();
+  shape.back() = out;
+  Tensor y = Tensor::empty(shape);
+  // y = x @ w^T (+ bias, put in y first and kept by beta = 1)
+  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
+  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, has_bias ? 1.0f : 0.0f, y.data(),
+       out, 0);
+
+  std::vector<Tensor> inputs{x, w};
+  if (has_bias) inputs.push_back(bias);
+  return autograd::record("linear", y, std::move(inputs), [x, w, X, W, has_bias](const Tensor& dy_in, Grads& g) {
+    const Tensor dy = dy_in.detach().contiguous();
+    const int64_t R = X.rows, in = X.cols, out = W.rows;
+    if (g.wants(0))  // dx: (R,in) += dy @ w
+      gemm(false, W.trans, R, in, out, 1.0f, dy.data(), out, 0, W.data, W.ld, 0, 1.0f, g.at(0).data(), in, 0);
+    if (g.wants(1))  // dw: (out,in) += dy^T @ x
+      gemm(true, X.trans, out, in, R, 1.0f, dy.data(), out, 0, X.data, X.ld, 0, 1.0f, g.at(1).data(), in, 0);
+    if (has_bias && g.wants(2)) linear_bias_backward(g.at(2).data(), dy.data(), R, out);
+  });
+}
+
+}  // namespace attend

@@ -1,0 +1,247 @@
+// matmul and linear: forward values, gradients, no copies of transposed views, errors.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/gradcheck.h"
+#include "core/allocator.h"
+#include "core/gemm.h"
+#include "core/ops.h"
+
+using namespace attend;
+using test::gradcheck;
+using test::random_tensor;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Runs every test of a suite once per gemm backend.
+class MatmulTest : public ::testing::TestWithParam<GemmBackend> {
+ protected:
+  void SetUp() override {
+    saved_ = gemm_backend();
+    set_gemm_backend(GetParam());
+  }
+  void TearDown() override { set_gemm_backend(saved_); }
+  GemmBackend saved_{};
+};
+
+}  // namespace
+
+// --- forward values ---------------------------------------------------------------
+
+TEST_P(MatmulTest, TwoByThreeTimesThreeByTwo) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = Tensor::from_vector({7, 8, 9, 10, 11, 12}, {3, 2});
+  Tensor y = matmul(a, b);
+  EXPECT_EQ(y.shape(), (Shape{2, 2}));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{58, 64, 139, 154}));
+}
+
+TEST_P(MatmulTest, BatchedMultipliesMatrixByMatrix) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, /**/ 1, 0, 0, 1}, {2, 2, 2});
+  Tensor b = Tensor::from_vector({5, 6, 7, 8, /**/ 2, 3, 4, 5}, {2, 2, 2});
+  EXPECT_EQ(matmul(a, b).to_vector(), (std::vector<float>{19, 22, 43, 50, /**/ 2, 3, 4, 5}));
+}
+
+TEST_P(MatmulTest, TwoDimensionalBIsSharedByTheBatch) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, /**/ 1, 0, 0, 1}, {2, 2, 2});
+  Tensor b = Tensor::from_vector({5, 6, 7, 8}, {2, 2});
+  Tensor y = matmul(a, b);
+  EXPECT_EQ(y.shape(), (Shape{2, 2, 2}));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{19, 22, 43, 50, /**/ 5, 6, 7, 8}));
+}
+
+TEST_P(MatmulTest, TransposedViewsGiveTheTransposedProduct) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2});     // a^T = [[1,3,5],[2,4,6]]
+  Tensor b = Tensor::from_vector({7, 9, 11, 8, 10, 12}, {2, 3});  // b^T = [[7,8],[9,10],[11,12]]
+  EXPECT_EQ(matmul(a.transpose(0, 1), b.transpose(0, 1)).to_vector(),
+            (std::vector<float>{1 * 7 + 3 * 9 + 5 * 11, 1 * 8 + 3 * 10 + 5 * 12, 2 * 7 + 4 * 9 + 6 * 11,
+                                2 * 8 + 4 * 10 + 6 * 12}));
+}
+
+TEST_P(MatmulTest, UniformlyStridedBatchViewIsReadInPlace) {
+  // x: (M, B, K); x.transpose(0, 1) is (B, M, K) with batch stride 2 and row stride 4.
+  Tensor x = Tensor::from_vector({1, 2, 1, 0, 3, 4, 0, 1}, {2, 2, 2});
+  Tensor b = Tensor::from_vector({5, 6, 7, 8, 2, 3, 4, 5}, {2, 2, 2});
+  EXPECT_EQ(matmul(x.transpose(0, 1), b).to_vector(), (std::vector<float>{19, 22, 43, 50, 2, 3, 4, 5}));
+}
+
+TEST_P(MatmulTest, UnevenlyStridedBatchGivesTheSameProductAsItsCopy) {
+  Tensor p = random_tensor({3, 2, 4, 5}, -1, 1, 1).permute({1, 0, 2, 3});  // batch strides (20, 40)
+  Tensor b = random_tensor({2, 3, 5, 2}, -1, 1, 2);
+  const std::vector<float> y = matmul(p, b).to_vector(), expected = matmul(p.contiguous(), b).to_vector();
+  ASSERT_EQ(y.size(), expected.size());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-6) << i;
+}
+
+TEST_P(MatmulTest, LinearIsXTimesWTransposedPlusBias) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor w = Tensor::from_vector({1, 0, 0, 0, 1, 1}, {2, 3});  // out = 2, in = 3
+  Tensor bias = Tensor::from_vector({10, 20}, {2});
+  EXPECT_EQ(linear(x, w, bias).to_vector(), (std::vector<float>{11, 25, 14, 31}));
+  EXPECT_EQ(linear(x, w).to_vector(), (std::vector<float>{1, 5, 4, 11}));
+}
+
+TEST_P(MatmulTest, LinearKeepsLeadingDims) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8}, {2, 2, 2});
+  Tensor w = Tensor::from_vector({1, 1, 0, 0, 2, -1}, {3, 2});
+  Tensor y = linear(x, w, Tensor::from_vector({0, 1, 0}, {3}));
+  EXPECT_EQ(y.shape(), (Shape{2, 2, 3}));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{3, 1, 0, 7, 1, 2, 11, 1, 4, 15, 1, 6}));
+}
+
+// --- no copies --------------------------------------------------------------------
+
+TEST_P(MatmulTest, TransposedViewsAreNotCopied) {
+  Tensor a = random_tensor({3, 8, 6}, -1, 1, 1);  // a^T: (3,6,8), strides (48,1,6)
+  Tensor b = random_tensor({3, 5, 8}, -1, 1, 2);  // b^T: (3,8,5)
+  NoGradGuard no_grad;
+  const int64_t allocations = allocator().stats().allocations, calls = gemm_call_count();
+  Tensor y = matmul(a.transpose(1, 2), b.transpose(1, 2));
+  EXPECT_EQ(allocator().stats().allocations - allocations, 1);  // the result only
+  EXPECT_EQ(gemm_call_count() - calls, 1);                      // one strided batch
+  EXPECT_EQ(y.shape(), (Shape{3, 6, 5}));
+}
+
+TEST_P(MatmulTest, ALayoutGemmCannotReadIsCopied) {  // proves the count above can fail
+  Tensor p = random_tensor({3, 2, 4, 5}, -1, 1, 1).permute({1, 0, 2, 3});  // batch strides (20, 40)
+  Tensor b = random_tensor({2, 3, 5, 2}, -1, 1, 2);
+  NoGradGuard no_grad;
+  const int64_t allocations = allocator().stats().allocations;
+  matmul(p, b);
+  EXPECT_GT(allocator().stats().allocations - allocations, 1);
+}
+
+TEST_P(MatmulTest, BatchedInputTimesSharedWeightIsOneGemm) {
+  Tensor x = random_tensor({4, 7, 6}, -1, 1, 1), w = random_tensor({6, 5}, -1, 1, 2);
+  NoGradGuard no_grad;
+  const int64_t calls = gemm_call_count();
+  matmul(x, w);
+  linear(x, w.transpose(0, 1), random_tensor({5}, -1, 1, 3));
+  EXPECT_EQ(gemm_call_count() - calls, 2);
+}
+
+TEST_P(MatmulTest, BackwardAccumulatesWithoutTemporaries) {
+  Tensor a = random_tensor({4, 7, 6}, -1, 1, 1).set_requires_grad();
+  Tensor b = random_tensor({4, 6, 5}, -1, 1, 2).set_requires_grad();
+  Tensor y = matmul(a, b);
+  Tensor dy = Tensor::ones(y.shape());
+  const int64_t allocations = allocator().stats().allocations, calls = gemm_call_count();
+  y.backward(dy);
+  EXPECT_EQ(gemm_call_count() - calls, 2);                      // da and db
+  EXPECT_EQ(allocator().stats().allocations - allocations, 2);  // the two .grad buffers
+}
+
+// --- gradients --------------------------------------------------------------------
+
+TEST_P(MatmulTest, GradientTwoDimensional) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0], in[1]); },
+                        {random_tensor({3, 4}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientBatched) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0], in[1]); },
+                        {random_tensor({2, 2, 3, 4}, -1, 1, 1), random_tensor({2, 2, 4, 2}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientBatchedTimesSharedMatrix) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0], in[1]); },
+                        {random_tensor({3, 2, 4}, -1, 1, 1), random_tensor({4, 3}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientTransposedViewsTimesSharedMatrix) {  // db summed over an unfoldable batch
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].transpose(1, 2), in[1].transpose(0, 1)); },
+                        {random_tensor({3, 4, 2}, -1, 1, 1), random_tensor({3, 4}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientTransposedViews) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].transpose(0, 1), in[1].transpose(0, 1)); },
+                        {random_tensor({4, 3}, -1, 1, 1), random_tensor({5, 4}, -1, 1, 2)}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].transpose(-1, -2), in[1].transpose(-1, -2)); },
+                        {random_tensor({2, 4, 3}, -1, 1, 3), random_tensor({2, 5, 4}, -1, 1, 4)}));
+}
+
+TEST_P(MatmulTest, GradientExpandedBatchViews) {  // batch stride 0, read in place
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].expand({3, 2, 4}), in[1]); },
+                        {random_tensor({1, 2, 4}, -1, 1, 1), random_tensor({4, 3}, -1, 1, 2)}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].expand({3, 2, 4}), in[1].expand({3, 4, 3})); },
+                        {random_tensor({1, 2, 4}, -1, 1, 3), random_tensor({1, 4, 3}, -1, 1, 4)}));
+}
+
+TEST_P(MatmulTest, GradientThroughCopiedLayout) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return matmul(in[0].permute({1, 0, 2, 3}), in[1]); },
+                        {random_tensor({3, 2, 2, 3}, -1, 1, 1), random_tensor({2, 3, 3, 2}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientLinearWithBias) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear(in[0], in[1], in[2]); },
+                        {random_tensor({3, 4}, -1, 1, 1), random_tensor({5, 4}, -1, 1, 2), random_tensor({5}, -1, 1, 3)}));
+}
+
+TEST_P(MatmulTest, GradientLinearWithoutBias) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear(in[0], in[1]); },
+                        {random_tensor({3, 4}, -1, 1, 1), random_tensor({5, 4}, -1, 1, 2)}));
+}
+
+TEST_P(MatmulTest, GradientLinearThreeDimensionalInput) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear(in[0], in[1], in[2]); },
+                        {random_tensor({2, 3, 4}, -1, 1, 1), random_tensor({5, 4}, -1, 1, 2), random_tensor({5}, -1, 1, 3)}));
+}
+
+TEST_P(MatmulTest, GradientLinearTransposedViews) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear(in[0].transpose(0, 1), in[1].transpose(0, 1), in[2]); },
+                        {random_tensor({4, 3}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2), random_tensor({5}, -1, 1, 3)}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MatmulTest, ::testing::Values(GemmBackend::onednn, GemmBackend::openblas),
+                         [](const auto& info) { return std::string(gemm_backend_name(info.param)); });
+
+// --- errors -----------------------------------------------------------------------
+
+TEST(MatmulErrors, InnerDimsMismatchNamesBothShapes) {
+  Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5});
+  EXPECT_NE(error_of([&] { matmul(a, b); }).find("matmul: inner dims differ: [2, 3] @ [4, 5]"), std::string::npos)
+      << error_of([&] { matmul(a, b); });
+}
+
+TEST(MatmulErrors, BatchDimsMismatchNamesBothShapes) {
+  Tensor a = Tensor::zeros({2, 2, 3}), b = Tensor::zeros({3, 3, 5});
+  EXPECT_NE(error_of([&] { matmul(a, b); }).find("batch dims differ: [2, 2, 3] @ [3, 3, 5]"), std::string::npos)
+      << error_of([&] { matmul(a, b); });
+}
+
+TEST(MatmulErrors, OneDimensionalOperandIsRejected) {
+  Tensor a = Tensor::zeros({3}), b = Tensor::zeros({3, 2});
+  EXPECT_NE(error_of([&] { matmul(a, b); }).find("at least 2-D operands, got [3] @ [3, 2]"), std::string::npos)
+      << error_of([&] { matmul(a, b); });
+}
+
+TEST(MatmulErrors, NonFloatNamesTheDtype) {
+  Tensor a = Tensor::from_ids({1, 2, 3, 4}, {2, 2}), b = Tensor::zeros({2, 2});
+  EXPECT_NE(error_of([&] { matmul(a, b); }).find("matmul: a must be f32, got i32"), std::string::npos)
+      << error_of([&] { matmul(a, b); });
+  EXPECT_NE(error_of([&] { linear(b, a); }).find("linear: weight must be f32, got i32"), std::string::npos)
+      << error_of([&] { linear(b, a); });
+}
+
+TEST(MatmulErrors, LinearFeatureMismatchNamesBothShapes) {
+  Tensor x = Tensor::zeros({2, 3}), w = Tensor::zeros({4, 5});
+  EXPECT_NE(error_of([&] { linear(x, w); }).find("linear: x [2, 3] does not match weight [4, 5]"), std::string::npos)
+      << error_of([&] { linear(x, w); });
+}
+
+TEST(MatmulErrors, LinearBiasMismatchNamesBothShapes) {
+  Tensor x = Tensor::zeros({2, 5}), w = Tensor::zeros({4, 5}), bias = Tensor::zeros({5});
+  EXPECT_NE(error_of([&] { linear(x, w, bias); }).find("linear: bias [5] does not match weight [4, 5]"),
+            std::string::npos)
+      << error_of([&] { linear(x, w, bias); });
+}
