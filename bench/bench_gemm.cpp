@@ -2,13 +2,16 @@
 // M = 4096 tokens through the attention projections and both FFN layers, and a batch
 // of 64 attention-sized products. Reports FLOP/s (2*M*N*K*batch per call).
 //
-//   OMP_NUM_THREADS=2 build/bench/bench_core --benchmark_filter=gemm --benchmark_repetitions=5
+//   OMP_NUM_THREADS=2 build/bench/bench_core --benchmark_filter='^gemm/' --benchmark_repetitions=5
+//       --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+// (docs/benchmarks.md has the figures.)
 #include <benchmark/benchmark.h>
 
-#include <vector>
+#include <string>
 
 #include "core/gemm.h"
 #include "core/rng.h"
+#include "core/tensor.h"
 
 namespace {
 
@@ -17,9 +20,11 @@ using attend::GemmBackend;
 // y: (batch,M,N) = x: (batch,M,K) @ w^T, w: (batch,N,K), nn.Linear layout (trans_b).
 void run(benchmark::State& state, GemmBackend backend, int64_t batch, int64_t M, int64_t K, int64_t N) {
   attend::set_gemm_backend(backend);
-  std::vector<float> x(size_t(batch * M * K)), w(size_t(batch * N * K)), y(size_t(batch * M * N));
-  attend::fill_uniform(x.data(), int64_t(x.size()), -1, 1, 1, 0);
-  attend::fill_uniform(w.data(), int64_t(w.size()), -1, 1, 1, 1);
+  // Tensors for their 64-byte aligned storage, as the ops pass it.
+  attend::Tensor x = attend::Tensor::empty({batch, M, K}), w = attend::Tensor::empty({batch, N, K});
+  attend::Tensor y = attend::Tensor::empty({batch, M, N});
+  attend::fill_uniform(x.data(), x.numel(), -1, 1, 1, 0);
+  attend::fill_uniform(w.data(), w.numel(), -1, 1, 1, 1);
   for (auto _ : state) {
     attend::gemm(false, true, M, N, K, 1.0f, x.data(), K, M * K, w.data(), K, N * K, 0.0f, y.data(), N, M * N,
                  batch);

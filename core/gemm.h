@@ -7,7 +7,8 @@
 //
 // The backend is ATTEND_GEMM=onednn|openblas from the environment, or set_gemm_backend()
 // (the config calls it); the default is the one that measured faster here (docs/benchmarks.md).
-// With beta == 0, C is not read (it may hold garbage or NaN).
+// With beta == 0, C is not read (it may hold garbage or NaN). Products of fewer than
+// ~64^3 multiply-adds run on one thread (cheaper than waking a second).
 #pragma once
 
 #include <cstdint>
