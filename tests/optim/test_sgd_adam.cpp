@@ -174,6 +174,11 @@ TEST(Optimizer, StateIsAllocatedOnceAndNamedByParameter) {
   OptimizerState after = opt.state();
   EXPECT_EQ(after.tensors.at("exp_avg.w").raw_data(), before.tensors.at("exp_avg.w").raw_data());
   EXPECT_EQ(after.tensors.at("exp_avg_sq.w").raw_data(), before.tensors.at("exp_avg_sq.w").raw_data());
+  OptimizerState fresh;  // a saved state with its own tensors is copied in, not adopted
+  for (const auto& [key, t] : after.tensors) fresh.tensors[key] = Tensor::from_vector(t.to_vector(), t.shape());
+  fresh.scalars = after.scalars;
+  opt.load_state(fresh);
+  EXPECT_EQ(opt.state().tensors.at("exp_avg.w").raw_data(), before.tensors.at("exp_avg.w").raw_data());
   Sgd plain({{"w", w}}, 0.1f);
   EXPECT_TRUE(plain.state().tensors.empty());  // no momentum, no buffer
 }
