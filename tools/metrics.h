@@ -1,5 +1,5 @@
-// BLEU and chrF exactly as sacreBLEU 2.x computes them (checked against sacreBLEU 2.6.0,
-// whose BLEU/chrF/13a code is unchanged since 2.2), for `attend evaluate`. Pure text: no
+// BLEU and chrF exactly as sacreBLEU 2.x computes them (written against sacreBLEU 2.6.0;
+// BLEU, chrF and 13a behave the same throughout 2.2-2.6), for `attend evaluate`. Pure text: no
 // model code. Strings are UTF-8; chrF counts code points.
 //
 //   using namespace attend::metrics;

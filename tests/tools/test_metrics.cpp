@@ -277,3 +277,10 @@ TEST(SentenceBleu, LowercaseAndMultipleReferences) {
   EXPECT_NEAR(multi.score, 14.794015674776452, kTol);
   EXPECT_EQ(multi.format(), "BLEU = 14.79 50.0/16.7/12.5/12.5 (BP = 0.779 ratio = 0.800 hyp_len = 4 ref_len = 5)");
 }
+
+TEST(SentenceBleu, ClosestReferenceLengthPrefersTheShorterOnATie) {
+  // sacrebleu.sentence_bleu("a b c", ["a b c d", "a b"]): lengths 4 and 2 are both 1 away
+  BleuScore b = sentence_bleu("a b c", {"a b c d", "a b"});
+  EXPECT_EQ(b.ref_len, 2);
+  EXPECT_EQ(b.format(), "BLEU = 100.00 100.0/100.0/100.0/0.0 (BP = 1.000 ratio = 1.500 hyp_len = 3 ref_len = 2)");
+}

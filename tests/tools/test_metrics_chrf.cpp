@@ -169,3 +169,23 @@ TEST(Chrf, MismatchedCountsNameBoth) {
         << e.what();
   }
 }
+
+TEST(Chrf, FirstReferenceWinsATieInSegmentFScore) {
+  // Both references give F = 0 for "abc"; the first one's statistics are kept.
+  EXPECT_EQ(corpus_chrf({"abc"}, {{"xyz"}, {""}}).stats[1], 3);
+  EXPECT_EQ(corpus_chrf({"abc"}, {{""}, {"xyz"}}).stats[1], 0);
+  EXPECT_NEAR(corpus_chrf({"abc", "abc"}, {{"xyz", "abc"}, {"", "abc"}}).score, 50.0, kTol);
+  EXPECT_NEAR(corpus_chrf({"abc", "abc"}, {{"", "abc"}, {"xyz", "abc"}}).score, 100.0, kTol);
+}
+
+TEST(Chrf, EpsilonSizedFScoresPickTheSameReferenceAsSacrebleu) {
+  // CHRF(eps_smoothing=True).corpus_score([h, "q"], [["xyz", "q"], ["", "q"]]): both
+  // references score about 1e-14 on the first segment; which one counts moves the corpus score.
+  const Refs refs = {{"xyz", "q"}, {"", "q"}};
+  EXPECT_NEAR(corpus_chrf({"abc", "q"}, refs, {.eps_smoothing = true}).score, 4.166666666666676, kTol);
+  EXPECT_NEAR(corpus_chrf({"ab", "q"}, refs, {.eps_smoothing = true}).score, 16.666666666666668, kTol);
+  // CHRF(char_order=3, eps_smoothing=True) keeps the first reference's statistics here.
+  ChrfScore c = sentence_chrf(":  \u042f.", {"\\ \u00c5 # K &gt; DOG e-mail ^ \t \U0001F600\n", ""},
+                              {.char_order = 3, .eps_smoothing = true});
+  EXPECT_EQ(c.stats, (std::vector<int64_t>{3, 19, 0, 2, 18, 0, 1, 17, 0}));
+}
