@@ -13,7 +13,7 @@ inline constexpr int64_t kParallelMin = 1 << 15;
 
 // f(i) for i in [0, n), in parallel when n is large; f must only touch element i.
 template <typename F> inline void parallel_for_each(int64_t n, F f) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin) firstprivate(f)
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 

@@ -1,5 +1,6 @@
 // Unary elementwise kernels on contiguous f32 arrays: name_forward writes y from x,
 // name_backward ACCUMULATES dx += dy * y'(x). Every argument is an (n) array.
+// exp, tanh, sigmoid and gelu use the vectorisable functions of kernels_math.h.
 // Used by ops_elementwise.cpp; usable by fused ops and benchmarks directly.
 //
 //   kernels::gelu_erf_forward(y, x, n);
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "core/kernels.h"
+#include "core/kernels_math.h"
 
 namespace attend::kernels {
 
@@ -18,7 +20,7 @@ inline void scale_add_forward(float* y, const float* x, float s, float b, int64_
 }
 
 inline void exp_forward(float* y, const float* x, int64_t n) {
-  parallel_for_each(n, [=](int64_t i) { y[i] = std::exp(x[i]); });
+  parallel_for_each(n, [=](int64_t i) { y[i] = exp_fast(x[i]); });
 }
 inline void exp_backward(float* dx, const float* y, const float* dy, int64_t n) {  // dx += dy*y
   parallel_for_each(n, [=](int64_t i) { dx[i] += dy[i] * y[i]; });
@@ -54,7 +56,7 @@ inline void pow_backward(float* dx, const float* x, float p, const float* dy, in
 }
 
 inline void tanh_forward(float* y, const float* x, int64_t n) {
-  parallel_for_each(n, [=](int64_t i) { y[i] = std::tanh(x[i]); });
+  parallel_for_each(n, [=](int64_t i) { y[i] = tanh_fast(x[i]); });
 }
 inline void tanh_backward(float* dx, const float* y, const float* dy, int64_t n) {  // dx += dy*(1-y^2)
   parallel_for_each(n, [=](int64_t i) { dx[i] += dy[i] * (1.0f - y[i] * y[i]); });
@@ -63,7 +65,7 @@ inline void tanh_backward(float* dx, const float* y, const float* dy, int64_t n)
 // Stable on both sides: never exponentiates a large positive number.
 inline void sigmoid_forward(float* y, const float* x, int64_t n) {
   parallel_for_each(n, [=](int64_t i) {
-    const float e = std::exp(-std::fabs(x[i]));
+    const float e = exp_fast(-std::fabs(x[i]));
     y[i] = x[i] >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
   });
 }
@@ -80,13 +82,13 @@ inline void relu_backward(float* dx, const float* y, const float* dy, int64_t n)
 
 // gelu(x) = x*Phi(x), Phi the standard normal CDF.
 inline void gelu_erf_forward(float* y, const float* x, int64_t n) {
-  parallel_for_each(n, [=](int64_t i) { y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2))); });
+  parallel_for_each(n, [=](int64_t i) { y[i] = 0.5f * x[i] * (1.0f + erf_fast(x[i] * float(M_SQRT1_2))); });
 }
 inline void gelu_erf_backward(float* dx, const float* x, const float* dy, int64_t n) {  // dy*(Phi + x*phi)
   constexpr float inv_sqrt_2pi = 0.3989422804014327f;
   parallel_for_each(n, [=](int64_t i) {
-    const float cdf = 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
-    const float pdf = inv_sqrt_2pi * std::exp(-0.5f * x[i] * x[i]);
+    const float cdf = 0.5f * (1.0f + erf_fast(x[i] * float(M_SQRT1_2)));
+    const float pdf = inv_sqrt_2pi * exp_fast(-0.5f * x[i] * x[i]);
     dx[i] += dy[i] * (cdf + x[i] * pdf);
   });
 }
@@ -95,7 +97,7 @@ inline void gelu_erf_backward(float* dx, const float* x, const float* dy, int64_
 inline constexpr float kGeluK = 0.7978845608028654f, kGeluC = 0.044715f;
 inline void gelu_tanh_forward(float* y, const float* x, int64_t n) {
   parallel_for_each(n, [=](int64_t i) {
-    const float t = std::tanh(kGeluK * (x[i] + kGeluC * x[i] * x[i] * x[i]));
+    const float t = tanh_fast(kGeluK * (x[i] + kGeluC * x[i] * x[i] * x[i]));
     y[i] = 0.5f * x[i] * (1.0f + t);
   });
 }
@@ -103,7 +105,7 @@ inline void gelu_tanh_forward(float* y, const float* x, int64_t n) {
 inline void gelu_tanh_backward(float* dx, const float* x, const float* dy, int64_t n) {
   parallel_for_each(n, [=](int64_t i) {
     const float x2 = x[i] * x[i];
-    const float t = std::tanh(kGeluK * (x[i] + kGeluC * x2 * x[i]));
+    const float t = tanh_fast(kGeluK * (x[i] + kGeluC * x2 * x[i]));
     const float d = 0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * kGeluK * (1.0f + 3.0f * kGeluC * x2);
     dx[i] += dy[i] * d;
   });
