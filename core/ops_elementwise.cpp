@@ -295,7 +295,13 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
   const float* px = x.data();
   with_mask_type(mask, [&](auto pm) {
     kernels::for_each_run(layout, [&](int64_t o, const Offsets<2>& off, int64_t n, const Offsets<2>& st) {
-      for (int64_t j = 0; j < n; ++j) py[o + j] = nonzero(pm[off[1] + j * st[1]]) ? value : px[off[0] + j * st[0]];
+      kernels::with_strides(st[0], st[1], [&](auto sx, auto sm) {
+        const auto *xo = px + off[0], *mo = pm + off[1];
+        for (int64_t j = 0; j < n; ++j) {
+          const float v = xo[j * sx];
+          py[o + j] = nonzero(mo[j * sm]) ? value : v;
+        }
+      });
     });
   });
   return autograd::record("masked_fill", y, {x}, [layout, mask](const Tensor& dy, Grads& g) {
@@ -304,7 +310,13 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
     const float* pdy = dy.data();
     with_mask_type(mask, [&](auto pm) {
       kernels::for_each_run(layout, [&](int64_t o, const Offsets<2>& off, int64_t n, const Offsets<2>& st) {
-        for (int64_t j = 0; j < n; ++j) dx[o + j] += nonzero(pm[off[1] + j * st[1]]) ? 0.0f : pdy[o + j];
+        kernels::with_strides(st[1], 1, [&](auto sm, auto) {
+          const auto* mo = pm + off[1];
+          for (int64_t j = 0; j < n; ++j) {
+            const float d = pdy[o + j];
+            dx[o + j] += nonzero(mo[j * sm]) ? 0.0f : d;
+          }
+        });
       });
     });
   });
@@ -322,8 +334,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const float *pa = a.data(), *pb = b.data();
   with_mask_type(cond, [&](auto pc) {
     kernels::for_each_run(layout, [&](int64_t o, const Offsets<3>& off, int64_t n, const Offsets<3>& st) {
-      for (int64_t j = 0; j < n; ++j)
-        py[o + j] = nonzero(pc[off[0] + j * st[0]]) ? pa[off[1] + j * st[1]] : pb[off[2] + j * st[2]];
+      kernels::with_strides(st[1], st[2], [&](auto sa, auto sb) {
+        const auto *co = pc + off[0], *ao = pa + off[1], *bo = pb + off[2];
+        for (int64_t j = 0; j < n; ++j) {
+          const float u = ao[j * sa], v = bo[j * sb];
+          py[o + j] = nonzero(co[j * st[0]]) ? u : v;
+        }
+      });
     });
   });
   return autograd::record("where", y, {a, b}, [layout, cond, out](const Tensor& dy, Grads& g) {

@@ -116,8 +116,34 @@ Tensor reduce_sum(const Tensor& x, const std::vector<bool>& r, bool keepdim, boo
   });
 }
 
+// x: (R) -> index of the first maximum (NaN counts as largest): a vectorised max, then a search.
+int64_t argmax_row(const float* x, int64_t R) {
+  float m = x[0];
+  bool nan = false;
+#pragma omp simd reduction(max : m) reduction(|| : nan)
+  for (int64_t r = 0; r < R; ++r) {
+    m = x[r] > m ? x[r] : m;
+    nan = nan || x[r] != x[r];
+  }
+  int64_t r = 0;
+  if (nan) {
+    while (x[r] == x[r]) ++r;
+  } else {
+    while (x[r] != m) ++r;
+  }
+  return r;
+}
+
 // x: (O,R,I) -> values, index: (O,I); the first maximum along R (NaN counts as largest).
 void max_forward(float* values, int64_t* index, const float* x, int64_t O, int64_t R, int64_t I) {
+  if (I == 1) {
+#pragma omp parallel for schedule(static) if (O * R > kernels::kParallelMin)
+    for (int64_t o = 0; o < O; ++o) {
+      index[o] = argmax_row(x + o * R, R);
+      if (values) values[o] = x[o * R + index[o]];
+    }
+    return;
+  }
   constexpr int64_t kCols = 64;
   const int64_t blocks = (I + kCols - 1) / kCols;
 #pragma omp parallel for schedule(static) if (O * R * I > kernels::kParallelMin)

@@ -305,3 +305,9 @@ TEST(ElementwiseErrors, WhereShapesMustBroadcast) {
   EXPECT_NE(msg.find("[2]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[3]"), std::string::npos) << msg;
 }
+
+TEST(Add, EmptyTensors) {
+  Tensor y = add(Tensor::zeros({0, 3}), Tensor::ones({3}));
+  EXPECT_EQ(y.shape(), (Shape{0, 3}));
+  EXPECT_EQ(gelu(Tensor::zeros({0})).numel(), 0);
+}

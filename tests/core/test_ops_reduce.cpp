@@ -2,6 +2,7 @@
 // reduced dims), max/argmax over one dim, their gradients and their errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "common/gradcheck.h"
@@ -169,4 +170,19 @@ TEST(ReduceErrors, RepeatedDim) {
 TEST(ReduceErrors, NonFloatInput) {
   const std::string msg = error_of([] { sum(Tensor::from_ids({1, 2}, {2})); });
   EXPECT_NE(msg.find("i32"), std::string::npos) << msg;
+}
+
+TEST(Max, NaNCountsAsLargest) {
+  const float nan = std::nanf("");
+  Tensor x = Tensor::from_vector({1, nan, 3, nan, 2, 9, 0, 0}, {2, 4});
+  EXPECT_EQ(argmax(x, 1).to_ids(), (std::vector<int64_t>{1, 1}));
+  EXPECT_TRUE(std::isnan(max(x, 1).to_vector()[0]));
+  EXPECT_EQ(argmax(x, 0).to_ids(), (std::vector<int64_t>{1, 0, 0, 0}));  // columns: 1|2, nan|9, 3|0, nan|0
+  EXPECT_EQ(argmax(x.transpose(0, 1), 1).to_ids(), (std::vector<int64_t>{1, 0, 0, 0}));
+}
+
+TEST(Sum, EmptyInput) {
+  EXPECT_EQ(sum(Tensor::zeros({0, 3})).item(), 0.0f);
+  EXPECT_EQ(sum(Tensor::zeros({0, 3}), {0}).to_vector(), (std::vector<float>{0, 0, 0}));
+  EXPECT_TRUE(std::isnan(mean(Tensor::zeros({0})).item()));
 }
