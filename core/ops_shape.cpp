@@ -152,6 +152,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   });
 }
 
+// The same dtype returns x itself (no copy; its history, if any, is kept).
 Tensor to_dtype(const Tensor& x, DType dtype) {
   CHECK(x.defined(), "to_dtype: got an undefined tensor");
   if (x.dtype() == dtype) return x;

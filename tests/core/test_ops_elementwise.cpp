@@ -196,6 +196,12 @@ TEST(MulGrad, SameShapeBiasOuterScalarAndTransposed) {
                         {random_tensor({3, 2}, -1, 1, 1), random_tensor({3}, -1, 1, 2)}));
 }
 
+TEST(MulGrad, SameTensorOnBothSides) {
+  EXPECT_TRUE(gradcheck([](const Inputs& in) { return mul(in[0], in[0]); }, {random_tensor({2, 3}, -1, 1, 3)}));
+  EXPECT_TRUE(gradcheck([](const Inputs& in) { return mul(in[0], in[0].slice(0, 0, 1)); },
+                        {random_tensor({2, 3}, -1, 1, 4)}));
+}
+
 TEST(DivGrad, DenominatorAwayFromZero) {
   auto f = [](const Inputs& in) { return div(in[0], in[1]); };
   GradCheckOptions opt;
