@@ -83,8 +83,10 @@ std::vector<std::vector<int64_t>> Batcher::plan(int64_t epoch) const {
   if (options_.shuffle) shuffle(order, options_.seed, example_stream(epoch));
   if (options_.bucket) {
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      const int64_t sa = src_len(a), sb = src_len(b);
-      return sa != sb ? sa < sb : tgt_len(a) < tgt_len(b);
+      const int64_t sa = src_len(a), sb = src_len(b), ta = tgt_len(a), tb = tgt_len(b);
+      const int64_t ma = std::max(sa, ta), mb = std::max(sb, tb);
+      if (ma != mb) return ma < mb;
+      return sa != sb ? sa < sb : ta < tb;
     });
   }
   std::vector<std::vector<int64_t>> batches;

@@ -1,8 +1,8 @@
 // Batcher: turns a Dataset into padded batches under a token budget, epoch after epoch.
 //
 // Each epoch's plan is a pure function of (dataset, options, seed, epoch): examples get a
-// seeded random order (the tie-break), are sorted by length (bucketing, so padding stays
-// small), packed greedily while B * max(S, T) <= max_tokens (and B <= max_sentences),
+// seeded random order (the tie-break), are sorted by (max(S, T), S, T) (bucketing, so
+// padding stays small), packed greedily while B * max(S, T) <= max_tokens (and B <= max_sentences),
 // and the batches are shuffled. So a BatchPosition (seed, epoch, batch index) is the whole
 // state: restore() it and a resumed run sees exactly the batches it would have seen.
 // A background thread prepares the next `prefetch` batches; the order never changes.
