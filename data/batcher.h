@@ -33,7 +33,7 @@ struct BatchPosition {
   int64_t batch = 0;     // index in the epoch of the batch next() returns
   int64_t examples = 0;  // dataset size, checked on restore
 
-  std::string to_json() const;  // {"seed":1,"epoch":0,"batch":0,"examples":29000}
+  std::string to_json() const;  // {"batch":0,"epoch":0,"examples":29000,"seed":1}
   static BatchPosition from_json(const std::string& json);
   bool operator==(const BatchPosition&) const = default;
 };
