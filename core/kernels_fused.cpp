@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "core/kernels.h"
 #include "core/rng.h"
 
 namespace attend::kernels {
@@ -15,6 +17,7 @@ constexpr int64_t kParallelMin = 1 << 15;
 constexpr int64_t kColumnBlock = 64;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
 
 inline float row_max(const float* x, int64_t D) {
   float m = kNegInf;
@@ -41,7 +44,7 @@ inline float row_dot(const float* a, const float* b, int64_t D) {
 inline float row_sum_exp(const float* x, float m, int64_t D) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < D; ++j) s += std::exp(x[j] - m);
+  for (int64_t j = 0; j < D; ++j) s += exp_nonpositive(x[j] - m);
   return s;
 }
 
@@ -60,7 +63,7 @@ void softmax_forward(float* y, const float* x, int64_t N, int64_t D) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < D; ++j) {
-      yi[j] = std::exp(xi[j] - m);
+      yi[j] = exp_nonpositive(xi[j] - m);
       s += yi[j];
     }
     const float inv = 1.0f / s;
@@ -105,7 +108,7 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
     float* dxi = dx + i * D;
     const float s = row_sum(dyi, D);
 #pragma omp simd
-    for (int64_t j = 0; j < D; ++j) dxi[j] += dyi[j] - std::exp(yi[j]) * s;
+    for (int64_t j = 0; j < D; ++j) dxi[j] += dyi[j] - exp_nonpositive(yi[j]) * s;
   }
 }
 
@@ -133,15 +136,31 @@ void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, cons
 // With xhat = (x - mean) * rstd and g = dy * gamma, per row (Ba et al. 2016; derivation
 // as in llm.c's doc/layernorm/layernorm.md):
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows dy * xhat,  dbeta = sum_rows dy
+// One pass over the rows; dgamma and dbeta are summed per chunk of kRowChunk rows, then
+// the chunks in order, so the sums do not depend on how the chunks are shared out.
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                          const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D) {
-  if (dx) {
+  constexpr int64_t kRowChunk = 32;
+  const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
+  std::vector<float> part_gamma(dgamma ? size_t(chunks * D) : 0), part_beta(dbeta ? size_t(chunks * D) : 0);
 #pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-    for (int64_t i = 0; i < N; ++i) {
+  for (int64_t c = 0; c < chunks; ++c) {
+    float* pg = dgamma ? part_gamma.data() + c * D : nullptr;
+    float* pb = dbeta ? part_beta.data() + c * D : nullptr;
+    for (int64_t i = c * kRowChunk; i < std::min(N, (c + 1) * kRowChunk); ++i) {
       const float* xi = x + i * D;
       const float* dyi = dy + i * D;
-      float* dxi = dx + i * D;
       const float mu = mean[i], r = rstd[i];
+      if (pg) {
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
+      }
+      if (pb) {
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
+      }
+      if (!dx) continue;
+      float* dxi = dx + i * D;
       float g_mean = 0, gx_mean = 0;
 #pragma omp simd reduction(+ : g_mean, gx_mean)
       for (int64_t j = 0; j < D; ++j) {
@@ -158,36 +177,25 @@ void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
       }
     }
   }
-  if (dgamma || dbeta) {
-    const int64_t blocks = (D + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t j0 = b * kColumnBlock, j1 = std::min(D, j0 + kColumnBlock);
-      for (int64_t i = 0; i < N; ++i) {
-        const float* xi = x + i * D;
-        const float* dyi = dy + i * D;
-        const float mu = mean[i], r = rstd[i];
-        if (dgamma) {
-#pragma omp simd
-          for (int64_t j = j0; j < j1; ++j) dgamma[j] += dyi[j] * (xi[j] - mu) * r;
-        }
-        if (dbeta) {
-#pragma omp simd
-          for (int64_t j = j0; j < j1; ++j) dbeta[j] += dyi[j];
-        }
-      }
-    }
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (dgamma) kernels::accumulate(dgamma, part_gamma.data() + c * D, D);
+    if (dbeta) kernels::accumulate(dbeta, part_beta.data() + c * D, D);
   }
 }
 
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream) {
   const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const bool keep = uniform(seed, stream, uint64_t(i)) >= p;
-    y[i] = keep ? x[i] * scale : 0.0f;
-    if (mask) mask[i] = keep;
+  if (mask) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      const bool keep = uniform(seed, stream, uint64_t(i)) >= p;
+      y[i] = keep ? x[i] * scale : 0.0f;
+      mask[i] = keep;
+    }
+  } else {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) y[i] = uniform(seed, stream, uint64_t(i)) >= p ? x[i] * scale : 0.0f;
   }
 }
 
@@ -250,7 +258,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     float* di = dlogits + i * V;
     const float s = scale[i], log_z = lse[i];
 #pragma omp simd
-    for (int64_t j = 0; j < V; ++j) di[j] += s * (std::exp(xi[j] - log_z) - uniform_q);
+    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_nonpositive(xi[j] - log_z) - uniform_q);
     di[t] -= s * (1.0f - e);
   }
 }

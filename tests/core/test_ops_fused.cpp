@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/gradcheck.h"
+#include "core/kernels_fused.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -325,4 +326,29 @@ TEST(CrossEntropy, ResultDoesNotDependOnThreadCount) {
     return out;
   });
   EXPECT_EQ(one, two);
+}
+
+// --- kernels -----------------------------------------------------------------------------
+
+TEST(FusedKernels, ExpMatchesStdExpOnNonPositiveInputs) {
+  double worst = 0;
+  for (int k = 0; k <= 100000; ++k) {
+    const float x = -87.0f * float(k) / 100000.0f;
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(double(kernels::exp_nonpositive(x)) - want) / want);
+  }
+  EXPECT_LT(worst, 2e-7);  // float's epsilon is 1.19e-7
+  EXPECT_EQ(kernels::exp_nonpositive(0.0f), 1.0f);
+  EXPECT_EQ(kernels::exp_nonpositive(-INFINITY), 0.0f);
+  EXPECT_EQ(kernels::exp_nonpositive(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(kernels::exp_nonpositive(NAN)));
+}
+
+TEST(FusedKernels, DropoutMaskIsUniformOfTheElementIndex) {
+  Tensor x = Tensor::ones({1000});
+  Generator gen(77);
+  gen.set_state(77, 5);
+  std::vector<float> y = dropout(x, 0.25f, gen).to_vector();
+  for (size_t i = 0; i < y.size(); ++i)
+    EXPECT_EQ(y[i] != 0.0f, uniform(77, 5, i) >= 0.25f) << "element " << i;
 }
