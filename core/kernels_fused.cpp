@@ -6,13 +6,12 @@
 #include <vector>
 
 #include "core/kernels.h"
+#include "core/kernels_math.h"
 #include "core/rng.h"
 
 namespace attend::kernels {
 namespace {
 
-// Below this many elements a kernel runs on the calling thread only.
-constexpr int64_t kParallelMin = 1 << 15;
 // Column block of the kernels that reduce over rows (one AVX-512 register is 16 floats).
 constexpr int64_t kColumnBlock = 64;
 
@@ -44,7 +43,7 @@ inline float row_dot(const float* a, const float* b, int64_t D) {
 inline float row_sum_exp(const float* x, float m, int64_t D) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < D; ++j) s += exp_nonpositive(x[j] - m);
+  for (int64_t j = 0; j < D; ++j) s += exp_fast(x[j] - m);
   return s;
 }
 
@@ -63,7 +62,7 @@ void softmax_forward(float* y, const float* x, int64_t N, int64_t D) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < D; ++j) {
-      yi[j] = exp_nonpositive(xi[j] - m);
+      yi[j] = exp_fast(xi[j] - m);
       s += yi[j];
     }
     const float inv = 1.0f / s;
@@ -108,7 +107,7 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
     float* dxi = dx + i * D;
     const float s = row_sum(dyi, D);
 #pragma omp simd
-    for (int64_t j = 0; j < D; ++j) dxi[j] += dyi[j] - exp_nonpositive(yi[j]) * s;
+    for (int64_t j = 0; j < D; ++j) dxi[j] += dyi[j] - exp_fast(yi[j]) * s;
   }
 }
 
@@ -258,7 +257,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     float* di = dlogits + i * V;
     const float s = scale[i], log_z = lse[i];
 #pragma omp simd
-    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_nonpositive(xi[j] - log_z) - uniform_q);
+    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
     di[t] -= s * (1.0f - e);
   }
 }

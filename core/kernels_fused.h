@@ -8,33 +8,9 @@
 //   kernels::softmax_forward(y.data(), x.data(), N, D);
 #pragma once
 
-#include <bit>
 #include <cstdint>
 
 namespace attend::kernels {
-
-// exp(x) for x <= 0 (shifted logits), inline so loops over it vectorise: exp(x) =
-// 2^n * exp(r) with n = round(x / ln 2), |r| <= ln(2)/2, and exp(r) by the Cephes expf
-// polynomial (relative error about 1e-7, checked against std::exp in the tests).
-// Below -87.3 (where exp is subnormal) and at -inf it returns 0; NaN stays NaN.
-inline float exp_nonpositive(float x) {
-  constexpr float kLow = -87.33654f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float xc = x < kLow ? kLow : x;
-  const float t = xc * 1.44269504088896341f + kRound;
-  const float n = t - kRound;
-  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kRound);
-  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const float y = p * std::bit_cast<float>(uint32_t(ni + 127) << 23);
-  return x < kLow ? 0.0f : y;
-}
 
 // y = softmax(x) per row. x, y: (N,D). A row of only -inf gives zeros.
 void softmax_forward(float* y, const float* x, int64_t N, int64_t D);
