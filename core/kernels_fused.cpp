@@ -19,9 +19,16 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 
 inline float row_max(const float* x, int64_t D) {
+  float lane[16];  // explicit lanes: GCC leaves a simd max reduction scalar
+  std::fill(lane, lane + 16, kNegInf);
+  int64_t j = 0;
+  for (; j + 16 <= D; j += 16) {
+#pragma omp simd
+    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
   float m = kNegInf;
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < D; ++j) m = std::max(m, x[j]);
+  for (; j < D; ++j) m = std::max(m, x[j]);
+  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
   return m;
 }
 
@@ -45,6 +52,26 @@ inline float row_sum_exp(const float* x, float m, int64_t D) {
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < D; ++j) s += exp_fast(x[j] - m);
   return s;
+}
+
+// log(sum_j exp(x[j])) in one pass over memory: blocks small enough to stay in L1 are
+// read twice (max, then sum of exp), the running sum rescaled when the max grows.
+// Also sums x into *sum_x when it is given.
+inline float row_log_sum_exp(const float* x, int64_t D, float* sum_x) {
+  constexpr int64_t kBlock = 1024;
+  float m = kNegInf, s = 0, sx = 0;
+  for (int64_t b = 0; b < D; b += kBlock) {
+    const int64_t len = std::min(kBlock, D - b);
+    const float bm = row_max(x + b, len);
+    if (bm > m) {
+      s *= exp_fast(m - bm);
+      m = bm;
+    }
+    if (m != kNegInf) s += row_sum_exp(x + b, m, len);
+    if (sum_x) sx += row_sum(x + b, len);
+  }
+  if (sum_x) *sum_x = sx;
+  return m + std::log(s);
 }
 
 }  // namespace
@@ -236,12 +263,12 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
       lse[i] = 0;
       continue;
     }
-    const float m = row_max(xi, V);
-    const float log_z = m + std::log(row_sum_exp(xi, m, V));
+    float sum_x = 0;
+    const float log_z = row_log_sum_exp(xi, V, e > 0 ? &sum_x : nullptr);
     lse[i] = log_z;
     const float nll = log_z - xi[t];
     // mean_v(-logp_v) = log_z - mean_v(x_v)
-    const float smooth = e > 0 ? log_z - row_sum(xi, V) / float(V) : 0.0f;
+    const float smooth = e > 0 ? log_z - sum_x / float(V) : 0.0f;
     loss[i] = (1.0f - e) * nll + e * smooth;
   }
 }
