@@ -138,3 +138,13 @@ TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(from_bf16(to_bf16(1.0f + 1.0f / 256)), 1.0f);
   EXPECT_NEAR(from_bf16(to_bf16(3.14159f)), 3.14159f, 3.14159f / 128);
 }
+
+// GCC 12.2 with AVX-512 turns such initializers into a broadcast of the first value
+// unless -fno-tree-slp-vectorize is set (root CMakeLists.txt); this guards the flag.
+TEST(Toolchain, ConstantInitializersKeepEveryValue) {
+  std::vector<int32_t> ids{7, 7, 7, 7, 7, 7, 0, 0};
+  EXPECT_EQ(ids[6], 0);
+  EXPECT_EQ(ids[7], 0);
+  Tensor t = Tensor::from_vector({2, 2, 2, 0}, {4});
+  EXPECT_EQ(t.to_vector()[3], 0.0f);
+}

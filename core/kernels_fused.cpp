@@ -1,0 +1,292 @@
+#include "core/kernels_fused.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/kernels.h"
+#include "core/kernels_math.h"
+#include "core/rng.h"
+
+namespace attend::kernels {
+namespace {
+
+// Column block of the kernels that reduce over rows (one AVX-512 register is 16 floats).
+constexpr int64_t kColumnBlock = 64;
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+
+inline float row_max(const float* x, int64_t D) {
+  float lane[16];  // explicit lanes: GCC leaves a simd max reduction scalar
+  std::fill(lane, lane + 16, kNegInf);
+  int64_t j = 0;
+  for (; j + 16 <= D; j += 16) {
+#pragma omp simd
+    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  float m = kNegInf;
+  for (; j < D; ++j) m = std::max(m, x[j]);
+  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
+  return m;
+}
+
+inline float row_sum(const float* x, int64_t D) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < D; ++j) s += x[j];
+  return s;
+}
+
+inline float row_dot(const float* a, const float* b, int64_t D) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < D; ++j) s += a[j] * b[j];
+  return s;
+}
+
+// sum_j exp(x[j] - m)
+inline float row_sum_exp(const float* x, float m, int64_t D) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < D; ++j) s += exp_fast(x[j] - m);
+  return s;
+}
+
+// log(sum_j exp(x[j])) in one pass over memory: blocks small enough to stay in L1 are
+// read twice (max, then sum of exp), the running sum rescaled when the max grows.
+// Also sums x into *sum_x when it is given.
+inline float row_log_sum_exp(const float* x, int64_t D, float* sum_x) {
+  constexpr int64_t kBlock = 1024;
+  float m = kNegInf, s = 0, sx = 0;
+  for (int64_t b = 0; b < D; b += kBlock) {
+    const int64_t len = std::min(kBlock, D - b);
+    const float bm = row_max(x + b, len);
+    if (bm > m) {
+      s *= exp_fast(m - bm);
+      m = bm;
+    }
+    if (m != kNegInf) s += row_sum_exp(x + b, m, len);
+    if (sum_x) sx += row_sum(x + b, len);
+  }
+  if (sum_x) *sum_x = sx;
+  return m + std::log(s);
+}
+
+}  // namespace
+
+void softmax_forward(float* y, const float* x, int64_t N, int64_t D) {
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xi = x + i * D;
+    float* yi = y + i * D;
+    const float m = row_max(xi, D);
+    if (m == kNegInf) {
+      std::fill(yi, yi + D, 0.0f);
+      continue;
+    }
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < D; ++j) {
+      yi[j] = exp_fast(xi[j] - m);
+      s += yi[j];
+    }
+    const float inv = 1.0f / s;
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) yi[j] *= inv;
+  }
+}
+
+void softmax_backward(float* dx, const float* y, const float* dy, int64_t N, int64_t D) {
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* yi = y + i * D;
+    const float* dyi = dy + i * D;
+    float* dxi = dx + i * D;
+    const float s = row_dot(dyi, yi, D);
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) dxi[j] += yi[j] * (dyi[j] - s);
+  }
+}
+
+void log_softmax_forward(float* y, const float* x, int64_t N, int64_t D) {
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xi = x + i * D;
+    float* yi = y + i * D;
+    const float m = row_max(xi, D);
+    if (m == kNegInf) {
+      std::fill(yi, yi + D, kNegInf);
+      continue;
+    }
+    const float log_s = std::log(row_sum_exp(xi, m, D));
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) yi[j] = (xi[j] - m) - log_s;
+  }
+}
+
+void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N, int64_t D) {
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* yi = y + i * D;
+    const float* dyi = dy + i * D;
+    float* dxi = dx + i * D;
+    const float s = row_sum(dyi, D);
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) dxi[j] += dyi[j] - exp_fast(yi[j]) * s;
+  }
+}
+
+void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
+                        const float* beta, int64_t N, int64_t D, float eps) {
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xi = x + i * D;
+    float* yi = y + i * D;
+    const float mu = row_sum(xi, D) / float(D);
+    float var = 0;  // two passes: no cancellation when |mean| >> std
+#pragma omp simd reduction(+ : var)
+    for (int64_t j = 0; j < D; ++j) var += (xi[j] - mu) * (xi[j] - mu);
+    const float r = 1.0f / std::sqrt(var / float(D) + eps);
+    mean[i] = mu;
+    rstd[i] = r;
+#pragma omp simd
+    for (int64_t j = 0; j < D; ++j) {
+      const float xhat = (xi[j] - mu) * r;
+      yi[j] = xhat * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+    }
+  }
+}
+
+// With xhat = (x - mean) * rstd and g = dy * gamma, per row (Ba et al. 2016; derivation
+// as in llm.c's doc/layernorm/layernorm.md):
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows dy * xhat,  dbeta = sum_rows dy
+// One pass over the rows; dgamma and dbeta are summed per chunk of kRowChunk rows, then
+// the chunks in order, so the sums do not depend on how the chunks are shared out.
+void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                         const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D) {
+  constexpr int64_t kRowChunk = 32;
+  const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
+  std::vector<float> part_gamma(dgamma ? size_t(chunks * D) : 0), part_beta(dbeta ? size_t(chunks * D) : 0);
+#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    float* pg = dgamma ? part_gamma.data() + c * D : nullptr;
+    float* pb = dbeta ? part_beta.data() + c * D : nullptr;
+    for (int64_t i = c * kRowChunk; i < std::min(N, (c + 1) * kRowChunk); ++i) {
+      const float* xi = x + i * D;
+      const float* dyi = dy + i * D;
+      const float mu = mean[i], r = rstd[i];
+      if (pg) {
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
+      }
+      if (pb) {
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
+      }
+      if (!dx) continue;
+      float* dxi = dx + i * D;
+      float g_mean = 0, gx_mean = 0;
+#pragma omp simd reduction(+ : g_mean, gx_mean)
+      for (int64_t j = 0; j < D; ++j) {
+        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+        g_mean += g;
+        gx_mean += g * (xi[j] - mu) * r;
+      }
+      g_mean /= float(D);
+      gx_mean /= float(D);
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) {
+        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+        dxi[j] += r * (g - g_mean - (xi[j] - mu) * r * gx_mean);
+      }
+    }
+  }
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (dgamma) kernels::accumulate(dgamma, part_gamma.data() + c * D, D);
+    if (dbeta) kernels::accumulate(dbeta, part_beta.data() + c * D, D);
+  }
+}
+
+void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
+                     uint64_t stream) {
+  const float scale = 1.0f / (1.0f - p);
+  if (mask) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      const bool keep = uniform(seed, stream, uint64_t(i)) >= p;
+      y[i] = keep ? x[i] * scale : 0.0f;
+      mask[i] = keep;
+    }
+  } else {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) y[i] = uniform(seed, stream, uint64_t(i)) >= p ? x[i] * scale : 0.0f;
+  }
+}
+
+void dropout_backward(float* dx, const uint8_t* mask, const float* dy, int64_t n, float scale) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}
+
+void embedding_forward(float* y, const int64_t* ids, const float* w, int64_t n, int64_t D) {
+#pragma omp parallel for schedule(static) if (n * D >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) std::copy(w + ids[i] * D, w + ids[i] * D + D, y + i * D);
+}
+
+void embedding_backward(float* dw, const int64_t* ids, const float* dy, int64_t n, int64_t D,
+                        int64_t padding_idx) {
+  // Split over column blocks so every dw element sums its rows in the order of ids.
+  const int64_t blocks = (D + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for schedule(static) if (n * D >= kParallelMin)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * kColumnBlock, j1 = std::min(D, j0 + kColumnBlock);
+    for (int64_t i = 0; i < n; ++i) {
+      if (ids[i] == padding_idx) continue;
+      float* dwi = dw + ids[i] * D;
+      const float* dyi = dy + i * D;
+#pragma omp simd
+      for (int64_t j = j0; j < j1; ++j) dwi[j] += dyi[j];
+    }
+  }
+}
+
+void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* target, int64_t N,
+                           int64_t V, float e, int64_t ignore_index) {
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xi = logits + i * V;
+    const int64_t t = target[i];
+    if (t == ignore_index) {
+      loss[i] = 0;
+      lse[i] = 0;
+      continue;
+    }
+    float sum_x = 0;
+    const float log_z = row_log_sum_exp(xi, V, e > 0 ? &sum_x : nullptr);
+    lse[i] = log_z;
+    const float nll = log_z - xi[t];
+    // mean_v(-logp_v) = log_z - mean_v(x_v)
+    const float smooth = e > 0 ? log_z - sum_x / float(V) : 0.0f;
+    loss[i] = (1.0f - e) * nll + e * smooth;
+  }
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* target,
+                            const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index) {
+  const float uniform_q = e / float(V);
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t t = target[i];
+    if (t == ignore_index) continue;
+    const float* xi = logits + i * V;
+    float* di = dlogits + i * V;
+    const float s = scale[i], log_z = lse[i];
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
+    di[t] -= s * (1.0f - e);
+  }
+}
+
+}  // namespace attend::kernels

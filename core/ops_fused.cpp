@@ -1,0 +1,166 @@
+// Fused ops: softmax, log_softmax, layer_norm, dropout, embedding, cross_entropy.
+// Each is one forward pass and one backward pass over the data, with the arithmetic
+// in core/kernels_fused.cpp.
+#include <algorithm>
+#include <memory>
+
+#include "core/kernels_fused.h"
+#include "core/ops.h"
+
+namespace attend {
+namespace {
+
+// Rows and columns of x seen as (N, D) with D the last axis.
+std::pair<int64_t, int64_t> rows_cols(const Tensor& x) {
+  const int64_t D = x.size(-1);
+  return {D == 0 ? 0 : x.numel() / D, D};
+}
+
+void check_last_axis_input(const Tensor& x, const char* op) {
+  CHECK(x.defined() && x.dtype() == DType::f32 && x.dim() >= 1,
+        "{}: expected an f32 tensor with at least one dim, got {}", op, x.str());
+}
+
+bool is_index_dtype(DType t) { return t == DType::i32 || t == DType::i64; }
+
+}  // namespace
+
+// x: (...,D) -> (...,D)
+Tensor softmax(const Tensor& x_in) {
+  check_last_axis_input(x_in, "softmax");
+  Tensor x = x_in.contiguous();
+  const auto [N, D] = rows_cols(x);
+  Tensor y = Tensor::empty_like(x);
+  kernels::softmax_forward(y.data(), x.data(), N, D);
+  return autograd::record("softmax", y, {x}, [y, N, D](const Tensor& dy, Grads& g) {
+    if (g.wants(0)) kernels::softmax_backward(g.at(0).data(), y.data(), dy.data(), N, D);
+  });
+}
+
+// x: (...,D) -> (...,D)
+Tensor log_softmax(const Tensor& x_in) {
+  check_last_axis_input(x_in, "log_softmax");
+  Tensor x = x_in.contiguous();
+  const auto [N, D] = rows_cols(x);
+  Tensor y = Tensor::empty_like(x);
+  kernels::log_softmax_forward(y.data(), x.data(), N, D);
+  return autograd::record("log_softmax", y, {x}, [y, N, D](const Tensor& dy, Grads& g) {
+    if (g.wants(0)) kernels::log_softmax_backward(g.at(0).data(), y.data(), dy.data(), N, D);
+  });
+}
+
+// x: (...,D), gamma, beta: (D) or undefined (scale 1, shift 0) -> (...,D)
+Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, float eps) {
+  check_last_axis_input(x_in, "layer_norm");
+  const int64_t D = x_in.size(-1);
+  for (const Tensor* p : {&gamma_in, &beta_in})
+    CHECK(!p->defined() || (p->dtype() == DType::f32 && p->shape() == Shape{D}),
+          "layer_norm: gamma and beta must be f32 of shape [{}] for x of shape {}, got {}", D,
+          shape_str(x_in.shape()), p->str());
+  CHECK(eps >= 0, "layer_norm: eps must be >= 0, got {}", eps);
+  Tensor x = x_in.contiguous();
+  Tensor gamma = gamma_in.defined() ? gamma_in.contiguous() : Tensor();
+  Tensor beta = beta_in.defined() ? beta_in.contiguous() : Tensor();
+  const int64_t N = rows_cols(x).first;
+  Tensor y = Tensor::empty_like(x), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
+  kernels::layer_norm_forward(y.data(), mean.data(), rstd.data(), x.data(), gamma.defined() ? gamma.data() : nullptr,
+                              beta.defined() ? beta.data() : nullptr, N, D, eps);
+  std::vector<Tensor> inputs{x};
+  if (gamma.defined()) inputs.push_back(gamma);
+  if (beta.defined()) inputs.push_back(beta);
+  const size_t gamma_at = gamma.defined() ? 1 : 0, beta_at = beta.defined() ? inputs.size() - 1 : 0;
+  return autograd::record(
+      "layer_norm", y, std::move(inputs), [x, gamma, mean, rstd, gamma_at, beta_at, N, D](const Tensor& dy, Grads& g) {
+        float* dx = g.wants(0) ? g.at(0).data() : nullptr;
+        float* dgamma = gamma_at && g.wants(gamma_at) ? g.at(gamma_at).data() : nullptr;
+        float* dbeta = beta_at && g.wants(beta_at) ? g.at(beta_at).data() : nullptr;
+        kernels::layer_norm_backward(dx, dgamma, dbeta, dy.data(), x.data(), mean.data(), rstd.data(),
+                                     gamma.defined() ? gamma.data() : nullptr, N, D);
+      });
+}
+
+// x: any shape -> same shape. p = 0 returns x itself and takes no stream from gen.
+Tensor dropout(const Tensor& x_in, float p, Generator& gen) {
+  CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got {}", p);
+  CHECK(x_in.defined() && x_in.dtype() == DType::f32, "dropout: expected an f32 tensor, got {}", x_in.str());
+  if (p == 0.0f) return x_in;
+  Tensor x = x_in.contiguous();
+  const uint64_t stream = gen.next_stream();
+  const int64_t n = x.numel();
+  Tensor y = Tensor::empty_like(x);
+  // The kept/dropped bit of every element, only when backward will need it.
+  auto mask = autograd::needs_grad({x}) ? std::make_shared<std::vector<uint8_t>>(size_t(n)) : nullptr;
+  kernels::dropout_forward(y.data(), mask ? mask->data() : nullptr, x.data(), n, p, gen.seed(), stream);
+  const float scale = 1.0f / (1.0f - p);
+  return autograd::record("dropout", y, {x}, [mask, scale, n](const Tensor& dy, Grads& g) {
+    if (g.wants(0)) kernels::dropout_backward(g.at(0).data(), mask->data(), dy.data(), n, scale);
+  });
+}
+
+// ids: (...) i32/i64, weight: (V,D) -> (...,D)
+Tensor embedding(const Tensor& ids, const Tensor& weight_in, int64_t padding_idx) {
+  CHECK(ids.defined() && is_index_dtype(ids.dtype()), "embedding: ids must be i32 or i64, got {}", ids.str());
+  CHECK(weight_in.defined() && weight_in.dtype() == DType::f32 && weight_in.dim() == 2,
+        "embedding: weight must be an f32 (V,D) matrix, got {}", weight_in.str());
+  const int64_t V = weight_in.size(0), D = weight_in.size(1);
+  CHECK(padding_idx < V, "embedding: padding_idx {} out of range for vocab size {}", padding_idx, V);
+  auto idv = std::make_shared<std::vector<int64_t>>(ids.to_ids());
+  for (int64_t id : *idv) CHECK(0 <= id && id < V, "embedding: id {} out of range for vocab size {}", id, V);
+  Tensor weight = weight_in.contiguous();
+  Shape shape = ids.shape();
+  shape.push_back(D);
+  Tensor y = Tensor::empty(shape);
+  const int64_t n = int64_t(idv->size());
+  kernels::embedding_forward(y.data(), idv->data(), weight.data(), n, D);
+  return autograd::record("embedding", y, {weight}, [idv, n, D, padding_idx](const Tensor& dy, Grads& g) {
+    if (g.wants(0)) kernels::embedding_backward(g.at(0).data(), idv->data(), dy.data(), n, D, padding_idx);
+  });
+}
+
+// logits: (N,V) f32, target: (N) i32/i64 -> scalar, or (N) for Reduction::none
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const CrossEntropyOptions& options) {
+  CHECK(logits_in.defined() && logits_in.dtype() == DType::f32 && logits_in.dim() == 2,
+        "cross_entropy: logits must be f32 (N,V), got {}", logits_in.str());
+  const int64_t N = logits_in.size(0), V = logits_in.size(1);
+  CHECK(target.defined() && is_index_dtype(target.dtype()) && target.shape() == Shape{N},
+        "cross_entropy: target must be i32/i64 of shape [{}] for logits {}, got {}", N, logits_in.str(),
+        target.str());
+  const float e = options.label_smoothing;
+  CHECK(e >= 0.0f && e <= 1.0f, "cross_entropy: label_smoothing must be in [0, 1], got {}", e);
+  const int64_t ignore = options.ignore_index;
+  auto tv = std::make_shared<std::vector<int64_t>>(target.to_ids());
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t t = (*tv)[size_t(i)];
+    if (t == ignore) continue;
+    CHECK(0 <= t && t < V, "cross_entropy: target {} (row {}) out of range for {} classes (ignore_index is {})",
+          t, i, V, ignore);
+    ++count;
+  }
+  Tensor logits = logits_in.contiguous();
+  Tensor loss = Tensor::empty({N}), lse = Tensor::empty({N});
+  kernels::cross_entropy_forward(loss.data(), lse.data(), logits.data(), tv->data(), N, V, e, ignore);
+
+  Tensor y = loss;
+  if (options.reduction != Reduction::none) {
+    double total = 0;  // in row order: independent of the thread count
+    for (int64_t i = 0; i < N; ++i) total += loss.data()[i];
+    // mean over no target is 0/0 = NaN, as in PyTorch
+    y = Tensor::scalar(options.reduction == Reduction::sum ? float(total) : float(total / double(count)));
+  }
+  const Reduction reduction = options.reduction;
+  return autograd::record(
+      "cross_entropy", y, {logits}, [logits, lse, tv, N, V, e, ignore, count, reduction](const Tensor& dy, Grads& g) {
+        if (!g.wants(0)) return;
+        std::vector<float> scale(static_cast<size_t>(N));
+        if (reduction == Reduction::none) {
+          std::copy(dy.data(), dy.data() + N, scale.begin());
+        } else {
+          std::fill(scale.begin(), scale.end(), reduction == Reduction::sum ? dy.item() : dy.item() / float(count));
+        }
+        kernels::cross_entropy_backward(g.at(0).data(), logits.data(), lse.data(), tv->data(), scale.data(), N, V, e,
+                                        ignore);
+      });
+}
+
+}  // namespace attend

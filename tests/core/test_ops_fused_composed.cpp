@@ -1,0 +1,117 @@
+// Fused-vs-composed: softmax, log_softmax, layer_norm and cross_entropy give the same
+// values and the same gradients as the same functions built from primitive ops.
+#include <gtest/gtest.h>
+
+#include "common/gradcheck.h"
+#include "core/ops.h"
+
+using namespace attend;
+using test::random_tensor;
+
+namespace {
+
+void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+
+}  // namespace
+
+namespace composed {
+
+Tensor softmax(const Tensor& x) {
+  Tensor e = exp(x - max(x, -1, /*keepdim=*/true).detach());
+  return e / sum(e, {-1}, /*keepdim=*/true);
+}
+
+Tensor log_softmax(const Tensor& x) {
+  Tensor shifted = x - max(x, -1, /*keepdim=*/true).detach();
+  return shifted - log(sum(exp(shifted), {-1}, /*keepdim=*/true));
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f) {
+  Tensor centred = x - mean(x, {-1}, /*keepdim=*/true);
+  Tensor var = mean(centred * centred, {-1}, /*keepdim=*/true);
+  return centred / sqrt(var + eps) * gamma + beta;
+}
+
+// -sum_v q_v * logp_v per row with q = (1-e)*onehot(t) + e/V, and q = 0 on ignored rows.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const std::vector<int64_t> t = target.to_ids();
+  std::vector<float> q(size_t(N * V), 0.0f);
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (t[size_t(i)] == opt.ignore_index) continue;
+    ++count;
+    for (int64_t v = 0; v < V; ++v) q[size_t(i * V + v)] = opt.label_smoothing / float(V);
+    q[size_t(i * V + t[size_t(i)])] += 1.0f - opt.label_smoothing;
+  }
+  Tensor rows = neg(sum(composed::log_softmax(logits) * Tensor::from_vector(q, {N, V}), {-1}));
+  if (opt.reduction == Reduction::none) return rows;
+  if (opt.reduction == Reduction::sum) return sum(rows);
+  return sum(rows) / float(count);
+}
+
+}  // namespace composed
+
+namespace {
+
+// Runs fused and composed on fresh leaf copies of `inputs`, back-propagates the same
+// random output weights through both, and compares outputs and every input gradient.
+void expect_fused_equals_composed(const test::OpFn& fused, const test::OpFn& composed,
+                                  const std::vector<Tensor>& inputs, float tol = 1e-5f) {
+  auto run = [&](const test::OpFn& f) {
+    std::vector<Tensor> leaves;
+    for (const Tensor& x : inputs) leaves.push_back(x.clone().detach().set_requires_grad());
+    Tensor y = f(leaves);
+    y.backward(random_tensor(y.shape(), -1, 1, 99));
+    std::vector<std::vector<float>> out{y.to_vector()};
+    for (const Tensor& x : leaves) out.push_back(x.grad().to_vector());
+    return out;
+  };
+  const auto a = run(fused), b = run(composed);
+  for (size_t k = 0; k < a.size(); ++k) {
+    SCOPED_TRACE(k == 0 ? std::string("output") : "gradient of input " + std::to_string(k - 1));
+    expect_near(a[k], b[k], tol);
+  }
+}
+
+}  // namespace
+
+TEST(FusedVsComposed, Softmax) {
+  Tensor x = random_tensor({4, 37}, -5, 5, 30);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return softmax(in[0]); },
+                               [](const std::vector<Tensor>& in) { return composed::softmax(in[0]); }, {x});
+  Tensor t = random_tensor({6, 3, 5}, -5, 5, 31);  // non-contiguous input
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return softmax(in[0].transpose(0, 2)); },
+                               [](const std::vector<Tensor>& in) { return composed::softmax(in[0].transpose(0, 2)); },
+                               {t});
+}
+
+TEST(FusedVsComposed, LogSoftmax) {
+  Tensor x = random_tensor({2, 3, 300}, -8, 8, 32);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return log_softmax(in[0]); },
+                               [](const std::vector<Tensor>& in) { return composed::log_softmax(in[0]); }, {x});
+}
+
+TEST(FusedVsComposed, LayerNorm) {
+  Tensor x = random_tensor({5, 64}, -3, 3, 33);
+  Tensor gamma = random_tensor({64}, 0.5f, 1.5f, 34), beta = random_tensor({64}, -1, 1, 35);
+  expect_fused_equals_composed(
+      [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2]); },
+      [](const std::vector<Tensor>& in) { return composed::layer_norm(in[0], in[1], in[2]); }, {x, gamma, beta});
+}
+
+TEST(FusedVsComposed, CrossEntropy) {
+  Tensor logits = random_tensor({6, 50}, -4, 4, 36);
+  Tensor target = Tensor::from_ids({3, -100, 49, 0, 7, -100}, {6});
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
+    for (float e : {0.0f, 0.1f}) {
+      SCOPED_TRACE(fmt::format("reduction {}, label_smoothing {}", int(r), e));
+      CrossEntropyOptions opt{.label_smoothing = e, .reduction = r};
+      expect_fused_equals_composed(
+          [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, opt); },
+          [&](const std::vector<Tensor>& in) { return composed::cross_entropy(in[0], target, opt); }, {logits});
+    }
+}
