@@ -37,7 +37,7 @@ std::vector<double> naive_attention(const MultiHeadAttention& attn, const Tensor
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
-        std::vector<double> score(size_t(S));
+        std::vector<double> score(static_cast<size_t>(S));
         double mx = -1e300, z = 0;
         for (int64_t s = 0; s < S; ++s) {
           double d = 0;
@@ -70,9 +70,6 @@ void randomise(Module& m, uint64_t seed) {
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, double tol) {
-  expect_close(got, std::vector<double>(want.begin(), want.end()), tol);
 }
 
 }  // namespace
@@ -133,7 +130,9 @@ TEST(Attention, ProbabilitiesSumToOneAndAreZeroAtMaskedKeys) {
         const float* row = &p[size_t(((b * H + h) * 3 + t) * 3)];
         EXPECT_NEAR(row[0] + row[1] + row[2], 1.0f, 1e-6f);
         for (int64_t s = t + 1; s < 3; ++s) EXPECT_EQ(row[s], 0.0f) << "future key";
-        if (b == 0) EXPECT_EQ(row[2], 0.0f) << "padded key";
+        if (b == 0) {
+          EXPECT_EQ(row[2], 0.0f) << "padded key";
+        }
       }
 }
 
