@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   libdnnl-dev                       # oneDNN: primary gemm backend (AMX-BF16 here)
   libopenblas0-openmp               # BLAS fallback (OpenMP build, loaded at run time)
   libyaml-cpp-dev                   # config files
