@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -28,8 +29,9 @@ class Model : public Module {
   // Initialisation and dropout draw from it; its state goes into checkpoints.
   Generator& generator() { return gen_; }
 
-  template <typename M> M& as() {
-    M* m = dynamic_cast<M*>(this);
+  template <typename M> M& as() { return const_cast<M&>(std::as_const(*this).template as<M>()); }
+  template <typename M> const M& as() const {
+    const M* m = dynamic_cast<const M*>(this);
     CHECK(m, "model of type '{}' is not the architecture asked for", config_.type);
     return *m;
   }

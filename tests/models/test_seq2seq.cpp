@@ -84,6 +84,23 @@ TEST(Seq2Seq, ForwardGivesLogitsPerTargetPosition) {
   EXPECT_EQ(align.shape(), Shape({2, 5, 5}));
 }
 
+TEST(Seq2Seq, AlignmentIsADistributionOverRealSourceTokens) {
+  Seq2Seq m(tiny(), 1);
+  m.eval();
+  Tensor align;
+  m.forward(src_ids(), tgt_ids(), &align);
+  std::vector<float> a = align.to_vector();  // (2,5,5); row 1 of src has 2 pads
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = 0; t < 5; ++t) {
+      const float* row = &a[size_t((b * 5 + t) * 5)];
+      EXPECT_NEAR(row[0] + row[1] + row[2] + row[3] + row[4], 1.0f, 1e-5f);
+      if (b == 1) {
+        EXPECT_EQ(row[3], 0.0f);
+        EXPECT_EQ(row[4], 0.0f);
+      }
+    }
+}
+
 TEST(Seq2Seq, SameSeedSameWeightsOtherSeedOtherWeights) {
   Seq2Seq a(tiny(), 7), b(tiny(), 7), c(tiny(), 8);
   EXPECT_EQ(a.parameter("decoder.layers.0.fc1.weight").to_vector(), b.parameter("decoder.layers.0.fc1.weight").to_vector());
