@@ -107,6 +107,17 @@ TEST(Seq2Seq, SameSeedSameWeightsOtherSeedOtherWeights) {
   EXPECT_NE(a.parameter("decoder.layers.0.fc1.weight").to_vector(), c.parameter("decoder.layers.0.fc1.weight").to_vector());
 }
 
+TEST(Seq2Seq, TrainingDropoutIsReproducibleFromTheSeed) {
+  Seq2Seq a(tiny(), 4), b(tiny(), 4);  // dropout 0.1, attention dropout 0.1
+  std::vector<float> ya = a.forward(src_ids(), tgt_ids()).to_vector();
+  EXPECT_EQ(ya, b.forward(src_ids(), tgt_ids()).to_vector());
+  EXPECT_NE(ya, a.forward(src_ids(), tgt_ids()).to_vector());  // the next batch draws new masks
+  a.eval();
+  std::vector<float> e = a.forward(src_ids(), tgt_ids()).to_vector();
+  EXPECT_NE(ya, e);
+  EXPECT_EQ(e, a.forward(src_ids(), tgt_ids()).to_vector());
+}
+
 // decode_step over a prefix must give the log-probs of a full forward over it.
 void expect_cached_decoding_matches_forward(const ModelConfig& config) {
   Seq2Seq m(config, 3);
