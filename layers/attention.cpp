@@ -1,0 +1,137 @@
+#include "layers/attention.h"
+
+#include <cmath>
+
+#include "core/ops.h"
+
+namespace attend {
+namespace {
+
+// Added to masked scores: exp() of it underflows to exactly 0, and unlike -inf it
+// cannot turn a row whose keys are all masked into NaN.
+constexpr float kMasked = -1e30f;
+
+LinearOptions projection(const AttentionOptions& o) { return {.in = o.d_model, .out = o.d_model, .gen = o.gen}; }
+
+template <typename T> void mark_pads(float* mask, const T* ids, int64_t n, int64_t pad_id) {
+  for (int64_t i = 0; i < n; ++i) mask[i] = ids[i] == pad_id ? 1.0f : 0.0f;
+}
+
+}  // namespace
+
+void KVCache::reorder(const Tensor& index) {
+  if (empty()) return;
+  k = index_select(k, 0, index);
+  v = index_select(v, 0, index);
+}
+
+Tensor padding_mask(const Tensor& ids_in, int64_t pad_id) {
+  CHECK(ids_in.dim() == 2, "padding_mask: ids must be (B,S), got {}", ids_in.str());
+  Tensor ids = ids_in.contiguous();
+  Tensor mask = Tensor::empty({ids.size(0), 1, 1, ids.size(1)});
+  if (ids.dtype() == DType::i32) {
+    mark_pads(mask.data(), ids.data_as<int32_t>(), ids.numel(), pad_id);
+  } else {
+    CHECK(ids.dtype() == DType::i64, "padding_mask: ids must be i32 or i64, got {}", ids.str());
+    mark_pads(mask.data(), ids.data_as<int64_t>(), ids.numel(), pad_id);
+  }
+  return mask;
+}
+
+Tensor causal_mask(int64_t T, int64_t S) {
+  CHECK(T <= S, "causal_mask: {} queries but only {} keys", T, S);
+  Tensor mask = Tensor::empty({T, S});
+  float* m = mask.data();
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < S; ++j) m[i * S + j] = j > i + (S - T) ? 1.0f : 0.0f;
+  return mask;
+}
+
+MultiHeadAttention::MultiHeadAttention(const AttentionOptions& options)
+    : options_(options),
+      q_proj_(projection(options)),
+      k_proj_(projection(options)),
+      v_proj_(projection(options)),
+      out_proj_(projection(options)),
+      dropout_({.p = options.dropout, .gen = options.gen}) {
+  CHECK(options.heads > 0 && options.d_model % options.heads == 0,
+        "MultiHeadAttention: heads {} does not divide d_model {}", options.heads, options.d_model);
+  register_module("q_proj", q_proj_);
+  register_module("k_proj", k_proj_);
+  register_module("v_proj", v_proj_);
+  register_module("out_proj", out_proj_);
+  register_module("dropout", dropout_);
+}
+
+Tensor MultiHeadAttention::split_heads(const Tensor& x) const {
+  const int64_t B = x.size(0), T = x.size(1), H = options_.heads;
+  return x.reshape({B, T, H, options_.d_model / H}).permute({0, 2, 1, 3});
+}
+
+Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
+  const int64_t B = x.size(0), T = x.size(2);
+  return x.permute({0, 2, 1, 3}).reshape({B, T, options_.d_model});
+}
+
+Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
+                                  bool causal, Tensor* probs) const {
+  const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
+  const float scale = 1.0f / std::sqrt(float(q.size(3)));
+  Tensor scores = matmul(q * scale, k.transpose(2, 3));  // (B,H,T,S)
+  if (key_padding.defined()) {
+    CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",
+          key_padding.str(), B, S);
+    scores = masked_fill(scores, key_padding, kMasked);
+  }
+  if (causal && T > 1) scores = masked_fill(scores, causal_mask(T, S), kMasked);
+  Tensor p = softmax(scores);
+  if (probs) *probs = p;
+  return matmul(dropout_.forward(p), v);
+}
+
+Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_padding, bool causal, KVCache* cache,
+                                          Tensor* probs) const {
+  CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
+        options_.d_model);
+  Tensor q = split_heads(q_proj_.forward(x));
+  Tensor k = split_heads(k_proj_.forward(x));
+  Tensor v = split_heads(v_proj_.forward(x));
+  if (cache) {
+    if (!cache->empty()) {
+      CHECK(cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}", cache->k.size(0),
+            x.size(0));
+      k = concat({cache->k, k}, 2);
+      v = concat({cache->v, v}, 2);
+    } else {
+      k = k.contiguous();
+      v = v.contiguous();
+    }
+    cache->k = k;
+    cache->v = v;
+  }
+  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, causal, probs)));
+}
+
+Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
+                                           KVCache* cache, Tensor* probs) const {
+  CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "cross_attention: input {} is not (B, T, {})", x.str(),
+        options_.d_model);
+  Tensor k, v;
+  if (cache && !cache->empty()) {
+    k = cache->k;
+    v = cache->v;
+  } else {
+    CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
+          "cross_attention: memory {} does not match input {}", memory.str(), x.str());
+    k = split_heads(k_proj_.forward(memory));
+    v = split_heads(v_proj_.forward(memory));
+    if (cache) {
+      cache->k = k = k.contiguous();
+      cache->v = v = v.contiguous();
+    }
+  }
+  Tensor q = split_heads(q_proj_.forward(x));
+  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, /*causal=*/false, probs)));
+}
+
+}  // namespace attend

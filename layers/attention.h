@@ -1,0 +1,75 @@
+// Multi-head scaled dot-product attention (Vaswani et al. 2017), self or cross
+// (encoder-decoder), with key-padding and causal masks, attention dropout, the
+// attention probabilities on request, and a key/value cache for incremental decoding.
+// Parameters: {q,k,v,out}_proj.{weight,bias}, each [D, D] / [D].
+//
+//   MultiHeadAttention attn({.d_model = D, .heads = H, .gen = &gen});
+//   Tensor mask = padding_mask(src_ids, /*pad_id=*/0);           // (B,1,1,S)
+//   Tensor y = attn.self_attention(x, mask, /*causal=*/false);    // (B,S,D) -> (B,S,D)
+//   Tensor z = attn.cross_attention(y_dec, memory, mask);         // (B,T,D), (B,S,D) -> (B,T,D)
+//
+// Decoding one position at a time: pass a KVCache. Self-attention appends the new
+// keys/values to it; cross-attention computes the memory's keys/values on the first
+// call and reuses them, so each step costs O(T), not O(T^2). KVCache::reorder selects
+// batch rows (beam search).
+#pragma once
+
+#include "core/rng.h"
+#include "layers/dropout.h"
+#include "layers/linear.h"
+#include "layers/module.h"
+
+namespace attend {
+
+// Keys and values of past positions of one attention layer: (B,H,L,Dh) each.
+struct KVCache {
+  Tensor k, v;
+  bool empty() const { return !k.defined(); }
+  int64_t length() const { return empty() ? 0 : k.size(2); }
+  void reorder(const Tensor& index);  // index: (B') i32/i64 rows of the batch to keep
+  void clear() { k = v = Tensor(); }
+};
+
+// ids: (B,S) i32/i64 -> (B,1,1,S) f32 with 1 where ids == pad_id (keys to ignore).
+Tensor padding_mask(const Tensor& ids, int64_t pad_id);
+// (T,S) f32 with 1 where key j lies after query i, queries being the last T of S positions.
+Tensor causal_mask(int64_t T, int64_t S);
+
+struct AttentionOptions {
+  int64_t d_model = 0;
+  int64_t heads = 0;
+  float dropout = 0.0f;      // on the attention probabilities, in training mode
+  Generator* gen = nullptr;  // initialisation and dropout
+};
+
+class MultiHeadAttention : public Module {
+ public:
+  explicit MultiHeadAttention(const AttentionOptions& options);
+
+  // x: (B,T,D), key_padding: (B,1,1,S) or undefined -> (B,T,D). causal: query i sees keys
+  // <= i. With a cache, x holds only the new positions and S = cache length + T.
+  // probs, if given, receives the attention probabilities (B,H,T,S).
+  Tensor self_attention(const Tensor& x, const Tensor& key_padding, bool causal, KVCache* cache = nullptr,
+                        Tensor* probs = nullptr) const;
+  // x: (B,T,D) attends to memory: (B,S,D); key_padding: (B,1,1,S) or undefined -> (B,T,D).
+  // With a cache, memory's keys/values are computed once and reused while it is filled.
+  Tensor cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
+                         KVCache* cache = nullptr, Tensor* probs = nullptr) const;
+
+  // The attention math, in one place: q: (B,H,T,Dh), k, v: (B,H,S,Dh) -> (B,H,T,Dh).
+  // softmax(q k^T / sqrt(Dh) masked) v; masked keys get probability 0.
+  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding, bool causal,
+                Tensor* probs) const;
+
+  const AttentionOptions& options() const { return options_; }
+
+ private:
+  Tensor split_heads(const Tensor& x) const;  // (B,T,D) -> (B,H,T,Dh)
+  Tensor merge_heads(const Tensor& x) const;  // (B,H,T,Dh) -> (B,T,D)
+
+  AttentionOptions options_;
+  Linear q_proj_, k_proj_, v_proj_, out_proj_;
+  Dropout dropout_;
+};
+
+}  // namespace attend
