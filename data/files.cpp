@@ -15,10 +15,16 @@
 namespace attend::data {
 
 std::string data_root() {
-  if (const char* env = std::getenv("ATTEND_DATA"); env && *env) return env;
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("ATTEND_DATA"); env && *env) return fs::absolute(env).lexically_normal().string();
   if (const char* src = std::getenv("ATTEND_SOURCE_DIR"); src && *src)
-    return (std::filesystem::path(src) / ".." / "shared" / "data").lexically_normal().string();
-  return "../shared/data";
+    return (fs::absolute(src) / ".." / "shared" / "data").lexically_normal().string();
+#ifdef ATTEND_BUILT_FROM
+  // The source tree this binary was built from: ../shared/data beside it.
+  return (fs::path(ATTEND_BUILT_FROM) / ".." / "shared" / "data").lexically_normal().string();
+#else
+  return fs::absolute("../shared/data").lexically_normal().string();
+#endif
 }
 
 bool file_exists(const std::string& path) {

@@ -10,8 +10,9 @@
 
 namespace attend::data {
 
-// The data root: $ATTEND_DATA when set, else "<repo>/../shared/data" with the repo from
-// $ATTEND_SOURCE_DIR (set by ctest), else "../shared/data" relative to the working directory.
+// The data root, as an absolute path: $ATTEND_DATA when set, else "<repo>/../shared/data"
+// with the repo from $ATTEND_SOURCE_DIR (set by ctest), else the source tree this library
+// was built from.
 std::string data_root();
 
 bool file_exists(const std::string& path);
