@@ -443,3 +443,31 @@ TrainSummary train(const Config& config, const TrainFlags& flags) { return Train
 void request_training_stop() { g_stop = true; }
 
 }  // namespace attend
+
+// --- attend train -------------------------------------------------------------------
+#include "tools/cli.h"
+
+namespace attend {
+
+Command add_train_command(CLI::App& app) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> overrides;
+    bool resume = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("train", "train a model from a YAML config");
+  cmd->add_option("config", args->config, "the YAML config file")->required();
+  cmd->add_option("--set", args->overrides, "override a config key, e.g. --set train.optimizer.lr=3e-4")
+      ->allow_extra_args(false);
+  cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint (which must exist)");
+  return {cmd, [args] {
+            Config config = load_config(args->config, args->overrides);
+            std::string again = "attend train " + args->config;
+            for (const std::string& o : args->overrides) again += " --set " + o;
+            train(config, {.resume = args->resume, .command_hint = again + " --resume"});
+            return 0;
+          }};
+}
+
+}  // namespace attend

@@ -1,0 +1,23 @@
+// The subcommands of `attend`. Each tool file adds its own subcommand to the app and
+// returns the function to run when it was chosen; main.cpp only parses and dispatches.
+//
+//   Command c = add_train_command(app);   // in main()
+//   ... app.parse(argc, argv) ...
+//   if (c.chosen()) return c.run();
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+
+namespace attend {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // exit code
+  bool chosen() const { return app && app->parsed(); }
+};
+
+Command add_train_command(CLI::App& app);
+
+}  // namespace attend
