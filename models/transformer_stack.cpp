@@ -80,15 +80,17 @@ TransformerDecoder::TransformerDecoder(const ModelConfig& c, Generator* gen, con
 }
 
 Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
-                                   std::vector<DecoderLayerCache>* caches, int64_t start, Tensor* alignment) const {
+                                   std::vector<DecoderLayerCache>* caches, int64_t start, Tensor* alignment,
+                                   std::vector<Tensor>* layer_attention) const {
   CHECK(!caches || caches->size() == layers_.size(), "decoder: {} caches for {} layers", caches->size(),
         layers_.size());
   Tensor x = embed(*embed_tokens_, *embed_positions_, dropout_, tgt, start);
   Tensor probs;
+  if (layer_attention) layer_attention->clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const bool last = i + 1 == layers_.size();
-    x = layers_[i]->forward(x, memory, memory_padding, caches ? &(*caches)[i] : nullptr,
-                            last && alignment ? &probs : nullptr);
+    const bool want = layer_attention || (i + 1 == layers_.size() && alignment);
+    x = layers_[i]->forward(x, memory, memory_padding, caches ? &(*caches)[i] : nullptr, want ? &probs : nullptr);
+    if (layer_attention) layer_attention->push_back(probs);
   }
   if (alignment) *alignment = mean(probs, {1});  // (B,H,T,S) -> (B,T,S)
   if (layer_norm_) x = layer_norm_->forward(x);

@@ -46,10 +46,11 @@ class TransformerDecoder : public Module {
   // tgt: (B,T) ids at positions start..start+T-1, memory: (B,S,D), memory_padding:
   // (B,1,1,S) -> logits (B,T,V). With caches (one per layer), tgt holds the new positions
   // only. alignment, if given, receives the last layer's encoder attention averaged over
-  // heads: (B,T,S).
+  // heads: (B,T,S). layer_attention, if given, receives every layer's encoder attention
+  // (B,H,T,S), first layer first.
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
                  std::vector<DecoderLayerCache>* caches = nullptr, int64_t start = 0,
-                 Tensor* alignment = nullptr) const;
+                 Tensor* alignment = nullptr, std::vector<Tensor>* layer_attention = nullptr) const;
   int64_t num_layers() const { return int64_t(layers_.size()); }
 
  private:
