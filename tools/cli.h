@@ -19,5 +19,6 @@ struct Command {
 };
 
 Command add_train_command(CLI::App& app);
+Command add_translate_command(CLI::App& app);
 
 }  // namespace attend
