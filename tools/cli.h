@@ -20,5 +20,10 @@ struct Command {
 
 Command add_train_command(CLI::App& app);
 Command add_translate_command(CLI::App& app);
+Command add_score_command(CLI::App& app);
+Command add_evaluate_command(CLI::App& app);
+Command add_classify_command(CLI::App& app);
+Command add_average_command(CLI::App& app);
+Command add_inspect_command(CLI::App& app);
 
 }  // namespace attend

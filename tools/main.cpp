@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   std::vector<attend::Command> commands = {
       attend::add_train_command(app),
       attend::add_translate_command(app),
+      attend::add_score_command(app),
+      attend::add_evaluate_command(app),
+      attend::add_classify_command(app),
+      attend::add_average_command(app),
+      attend::add_inspect_command(app),
   };
   try {
     app.parse(argc, argv);

@@ -19,7 +19,9 @@ inline std::string& last_error() {
 inline int run_attend(std::vector<std::string> args) {
   CLI::App app{"attend"};
   app.require_subcommand(1);
-  std::vector<Command> commands = {add_train_command(app), add_translate_command(app)};
+  std::vector<Command> commands = {add_train_command(app),    add_translate_command(app), add_score_command(app),
+                                   add_evaluate_command(app), add_classify_command(app),  add_average_command(app),
+                                   add_inspect_command(app)};
   last_error().clear();
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them reversed
   try {
