@@ -42,12 +42,15 @@ std::string attention_svg(const std::vector<std::string>& source, const std::vec
   CHECK(int64_t(weights.size()) == S * T, "attention_svg: {} weights for {} target x {} source pieces",
         weights.size(), T, S);
   constexpr int64_t kCell = 24, kChar = 8, kPad = 10;
-  int64_t left = 0, top = 0;
+  int64_t left = 0, label = 0;
   for (const auto& t : target) left = std::max(left, display_width(t));
-  for (const auto& s : source) top = std::max(top, display_width(s));
+  for (const auto& s : source) label = std::max(label, display_width(s));
   left = left * kChar + kPad * 2;
-  top = int64_t(double(top * kChar) * 0.8) + kPad * 2 + 24;  // labels at -60 degrees, caption above
-  const int64_t width = std::max<int64_t>(left + S * kCell + kPad + 40, int64_t(caption.size()) * 7 + 2 * kPad);
+  // Source labels are turned 60 degrees up: sin 60 of their length above the grid, cos 60
+  // to the right; the caption goes above them.
+  const int64_t top = int64_t(double(label * kChar) * 0.87) + kPad * 2 + 24;
+  const int64_t width = std::max<int64_t>(left + S * kCell + label * kChar / 2 + kPad,
+                                          display_width(caption) * 7 + 60 + 2 * kPad);
   const int64_t height = top + T * kCell + kPad;
   float peak = 0;
   for (float w : weights) peak = std::max(peak, w);

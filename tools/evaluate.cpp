@@ -70,7 +70,7 @@ ClassificationScores score_classification(const std::vector<int32_t>& gold, cons
 std::string format_scores(const ClassificationScores& s) {
   std::string out = fmt::format("accuracy = {:.2f} ({}/{})\nmacro-F1 = {:.2f}\n", s.accuracy, s.correct, s.total,
                                 s.macro_f1);
-  size_t width = 9;  // "predicted"
+  size_t width = 5;
   for (const auto& l : s.labels) width = std::max(width, l.size());
   for (const auto& row : s.confusion)
     for (int64_t n : row) width = std::max(width, std::to_string(n).size());

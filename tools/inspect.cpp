@@ -1,5 +1,6 @@
 #include "tools/inspect.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "data/files.h"
@@ -35,7 +36,12 @@ ModelReport inspect_model_dir(const std::string& dir) {
   ModelReport r;
   r.dir = dir;
   r.type = m.config.model.type;
-  r.architecture = m.config.model.to_fields();
+  // The fields that apply to this type (ModelConfig marks "seq2seq only" / "classifier only").
+  const std::vector<std::string> skip = r.type == "classifier"
+                                            ? std::vector<std::string>{"decoder_layers", "tie_embeddings", "tgt_vocab"}
+                                            : std::vector<std::string>{"num_classes", "pooling"};
+  for (auto& field : m.config.model.to_fields())
+    if (std::find(skip.begin(), skip.end(), field.first) == skip.end()) r.architecture.push_back(field);
   r.parameters = m.model->num_parameters();
   for (const auto& [name, t] : m.model->named_parameters()) {
     const std::string group = module_group(name);
