@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "core/allocator.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -143,6 +144,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
       alive.clear();
     }
     last = std::move(next_last);
+    allocator().empty_cache();  // see decode_all
   }
   for (Hypothesis& h : out) h.normalized = h.score / length_penalty(h.length(), options.length_penalty);
   return out;
@@ -230,6 +232,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       s.beams = std::move(next);
     }
     if (!parents.empty()) state.reorder(Tensor::from_ids(parents, {int64_t(parents.size())}));
+    allocator().empty_cache();  // see decode_all
     last = std::move(next_last);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
@@ -268,7 +271,8 @@ std::vector<std::vector<Hypothesis>> decode_all(const Seq2Seq& model,
   const int64_t pad = model.config().pad_id;
   std::vector<std::vector<Hypothesis>> out(sources.size());
   int64_t done = 0;
-  for (const std::vector<int64_t>& batch : plan_decode_batches(lengths, batch_tokens)) {
+  const int64_t budget = std::max<int64_t>(1, batch_tokens / options.beam);  // each sentence runs `beam` rows
+  for (const std::vector<int64_t>& batch : plan_decode_batches(lengths, budget)) {
     int64_t S = 1;
     for (int64_t i : batch) S = std::max(S, lengths[size_t(i)]);
     const int64_t B = int64_t(batch.size());

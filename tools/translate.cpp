@@ -175,7 +175,7 @@ void add_decode_flags(CLI::App* cmd, DecodeFlags& f) {
   cmd->add_option("--length-penalty", f.length_penalty, "GNMT length penalty alpha (default: decode.length_penalty)");
   cmd->add_option("--max-length-a", f.max_length_a, "max output length = a * source length + b");
   cmd->add_option("--max-length-b", f.max_length_b, "max output length = a * source length + b");
-  cmd->add_option("--batch-tokens", f.batch_tokens, "source tokens per batch (default: decode.batch_tokens)")
+  cmd->add_option("--batch-tokens", f.batch_tokens, "decoder rows x source tokens per batch, a sentence counting beam times (default: decode.batch_tokens)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-unk", f.no_unk, "never produce <unk>");
   cmd->add_option("--threads", f.threads, "threads; 0 = all cores")->check(CLI::NonNegativeNumber);

@@ -26,7 +26,7 @@ namespace attend {
 
 struct TranslateOptions {
   SearchOptions search;
-  int64_t batch_tokens = 4096;  // source tokens per batch (each sentence runs `beam` rows)
+  int64_t batch_tokens = 4096;  // decoder rows x source tokens per batch (a sentence runs `beam` rows)
   bool alignment = false;       // fill Hypothesis alignments
   bool attention = false;       // keep the attention matrix of the best hypothesis
   int attention_layer = -1;     // decoder layer for the matrix, 0-based; -1 = last
