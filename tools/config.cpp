@@ -97,6 +97,8 @@ void describe(config::Fields& f, ScheduleOptions& s) {
   f.check(s.warmup_steps >= 0, "warmup_steps", "must be >= 0");
   f.field("warmup_init_lr", s.warmup_init_lr);
   f.field("total_steps", s.total_steps);
+  f.check((s.name != "linear" && s.name != "cosine") || s.total_steps > s.warmup_steps, "total_steps",
+          "must be greater than warmup_steps for the " + s.name + " schedule (the step where the decay ends)");
   f.field("min_lr", s.min_lr);
 }
 
