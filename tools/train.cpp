@@ -430,9 +430,11 @@ TrainSummary Trainer::run() {
   log_->event({{"event", "end"}, {"step", state_.step}, {"seconds", summary_.seconds},
                {"tokens_per_s", summary_.target_tokens_per_second}, {"peak_rss_mib", summary_.peak_rss_mib},
                {"best_metric", state_.best_metric}, {"best", state_.best_score}, {"best_step", state_.best_step}},
-              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | best {} {:.2f} at step {}",
-                          state_.step, format_duration(summary_.seconds), summary_.target_tokens_per_second,
-                          summary_.peak_rss_mib, state_.best_metric, state_.best_score, state_.best_step));
+              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | {}", state_.step,
+                          format_duration(summary_.seconds), summary_.target_tokens_per_second, summary_.peak_rss_mib,
+                          state_.best_step < 0 ? std::string("no validation data")
+                                               : fmt::format("best {} {:.2f} at step {}", state_.best_metric,
+                                                             state_.best_score, state_.best_step)));
   return summary_;
 }
 
@@ -449,6 +451,18 @@ void request_training_stop() { g_stop = true; }
 
 namespace attend {
 
+namespace {
+// `word` as a POSIX shell reads it back: as is when safe, else in single quotes.
+std::string shell_quote(const std::string& word) {
+  const bool safe = !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789_-+=/.,:@%") == std::string::npos;
+  if (safe) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+}  // namespace
+
 Command add_train_command(CLI::App& app) {
   struct Args {
     std::string config;
@@ -463,8 +477,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint (which must exist)");
   return {cmd, [args] {
             Config config = load_config(args->config, args->overrides);
-            std::string again = "attend train " + args->config;
-            for (const std::string& o : args->overrides) again += " --set " + o;
+            std::string again = "attend train " + shell_quote(args->config);
+            for (const std::string& o : args->overrides) again += " --set " + shell_quote(o);
             train(config, {.resume = args->resume, .command_hint = again + " --resume"});
             return 0;
           }};

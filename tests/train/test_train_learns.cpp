@@ -1,5 +1,8 @@
 // End to end: the tiny config learns synthetic tasks well enough to prove that data,
 // model, loss, optimizer, schedule and decoding fit together.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <chrono>
 
 #include "train/train_fixtures.h"
@@ -11,17 +14,20 @@ namespace {
 
 using LearnsTest = TrainTest;
 
+// Issue 5 asks for >= 99% in under 60 s; the config fixes the work (600 updates, about
+// 15 s on one idle core) and the time is printed, not asserted: tests never fail on speed.
 TEST_F(LearnsTest, TinySeq2SeqLearnsToReverseDigitSequences) {
   const auto t0 = std::chrono::steady_clock::now();
   write_parallel(dir_, "train", reverse_digits(6000, 3, 6, /*seed=*/1));
   const DigitTask held_out = reverse_digits(1000, 3, 6, /*seed=*/3);
   const Config config = tiny_config(dir_);
   const TrainSummary s = train(config);
-  const double em = exact_match(config.output.dir, held_out.source, held_out.target);
+  std::vector<std::string> misses;
+  const double em = exact_match(config.output.dir, held_out.source, held_out.target, &misses);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("reverse: %lld steps, final loss %.4f, exact match %.1f%% in %.1f s\n", (long long)s.steps,
               s.losses.back(), 100 * em, seconds);
-  EXPECT_GE(em, 0.99);
+  EXPECT_GE(em, 0.99) << "misses:\n" << fmt::format("{}", fmt::join(misses, "\n"));
 }
 
 TEST_F(LearnsTest, TinyClassifierLearnsASeparableTask) {

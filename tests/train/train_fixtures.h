@@ -178,9 +178,11 @@ inline double accuracy(const std::string& model_dir, const std::vector<std::stri
 }
 
 // Share of `source` lines that greedy decoding with the model in model_dir (or the
-// weights file `weights`) turns into exactly the `target` line.
+// weights file `weights`) turns into exactly the `target` line; the first few misses
+// ("src -> hyp (want tgt)") go to `misses` when given.
 inline double exact_match(const std::string& model_dir, const std::vector<std::string>& source,
-                          const std::vector<std::string>& target, const std::string& weights = "") {
+                          const std::vector<std::string>& target, std::vector<std::string>* misses = nullptr,
+                          const std::string& weights = "") {
   LoadedModel m = load_model_dir(model_dir, weights);
   const Seq2Seq& model = m.model->as<Seq2Seq>();
   auto rows = std::make_shared<data::Dataset>(
@@ -193,11 +195,11 @@ inline double exact_match(const std::string& model_dir, const std::vector<std::s
   int64_t correct = 0;
   while (auto b = batches.next()) {
     const std::vector<Hypothesis> out = greedy_search(model, b->src, search);
-    for (size_t i = 0; i < out.size(); ++i)
-    {
-      std::string h = m.vocabs.target.decode(out[i].tokens);
-      correct += h == target[size_t(b->indices[i])];
-      if (getenv("DEBUG") && h != target[size_t(b->indices[i])]) fprintf(stderr, "MISS %s -> %s (want %s)\n", source[size_t(b->indices[i])].c_str(), h.c_str(), target[size_t(b->indices[i])].c_str());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const size_t row = size_t(b->indices[i]);
+      const std::string hyp = m.vocabs.target.decode(out[i].tokens);
+      if (hyp == target[row]) ++correct;
+      else if (misses && misses->size() < 10) misses->push_back(source[row] + " -> " + hyp + " (want " + target[row] + ")");
     }
   }
   return double(correct) / double(source.size());
