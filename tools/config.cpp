@@ -61,6 +61,11 @@ void describe(config::Fields& f, VocabOptions& v) {
 void describe(config::Fields& f, TableOptions& t) {
   f.field("text_column", t.text_column);
   f.field("label_column", t.label_column);
+  std::string delimiter = t.delimiter ? std::string(1, t.delimiter) : "";
+  f.field("delimiter", delimiter);
+  f.check(delimiter.size() <= 1, "delimiter", "must be one character, or empty for: from the file name");
+  t.delimiter = delimiter.size() == 1 ? delimiter[0] : 0;
+  f.field("quoting", t.quoting);
 }
 
 void describe(config::Fields& f, DataOptions& d) {
@@ -93,6 +98,7 @@ void describe(config::Fields& f, ScheduleOptions& s) {
   f.choice("name", s.name, schedule_names());
   f.field("warmup_steps", s.warmup_steps);
   f.check(s.warmup_steps >= 0, "warmup_steps", "must be >= 0");
+  f.check(s.name != "inverse_sqrt" || s.warmup_steps >= 1, "warmup_steps", "must be >= 1 for the inverse_sqrt schedule");
   f.field("warmup_init_lr", s.warmup_init_lr);
   f.field("total_steps", s.total_steps);
   f.check((s.name != "linear" && s.name != "cosine") || s.total_steps > s.warmup_steps, "total_steps",

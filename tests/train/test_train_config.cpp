@@ -109,6 +109,8 @@ TEST(RunConfig, BrokenRulesNameTheKey) {
   EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {schedule: {name: cosine, warmup_steps: 100}}\n"),
                   "train.schedule.total_steps: must be greater than warmup_steps for the cosine schedule "
                   "(the step where the decay ends) (the default)");
+  EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {schedule: {warmup_steps: 0}}\n"),
+                  "train.schedule.warmup_steps: must be >= 1 for the inverse_sqrt schedule, got '0'");
   EXPECT_CONTAINS(parse_error("output: {dir: run}\ndata: {vocab: {size: 3}}\n"),
                   "data.vocab.size: must be more than the 4 special pieces, got '3'");
 }
@@ -127,14 +129,26 @@ TEST(RunConfig, PathsResolveAgainstTheConfigFolderAndAttendDataExpands) {
   EXPECT_EQ(t.data.train.source, configs_dir() + "/train.src");
 }
 
+TEST(RunConfig, TableDelimiterIsOneCharacter) {
+  const Config c = parse_config("output: {dir: run}\ndata: {table: {delimiter: ';', quoting: false}}\n", "run.yaml", "/base");
+  EXPECT_EQ(c.data.table.delimiter, ';');
+  EXPECT_FALSE(c.data.table.quoting);
+  EXPECT_EQ(parse_config(kMinimal, "run.yaml", "/base").data.table.delimiter, 0);  // from the file name
+  EXPECT_EQ(parse_config("output: {dir: run}\ndata: {table: {delimiter: \"\\t\"}}\n", "run.yaml", "/base").data.table.delimiter,
+            '\t');
+  EXPECT_CONTAINS(parse_error("output: {dir: run}\ndata: {table: {delimiter: ';;'}}\n"),
+                  "data.table.delimiter: must be one character, or empty for: from the file name, got ';;'");
+}
+
 using RunConfigFile = TrainTest;
 
 TEST_F(RunConfigFile, SavedConfigReadsBackTheSame) {
-  const Config c = load_config(tiny_yaml(), {"train.optimizer.lr=1.5e-3", "model.norm=post"});
+  const Config c = load_config(tiny_yaml(), {"train.optimizer.lr=1.5e-3", "model.norm=post", "data.table.delimiter=\"\\t\""});
   save_config(c, path("config.yaml"));
   const Config back = load_config(path("config.yaml"));
   EXPECT_EQ(config_to_yaml(back), config_to_yaml(c));
   EXPECT_FLOAT_EQ(back.train.optimizer.lr, 1.5e-3f);
+  EXPECT_EQ(back.data.table.delimiter, '\t');
 }
 
 TEST(RunConfig, ShippedConfigsParseWithTheirPromisedValues) {
