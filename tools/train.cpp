@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "core/gemm.h"
 #include "core/ops.h"
@@ -31,6 +32,27 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop = true; }
+
+// While alive, SIGINT and SIGTERM ask the training loop to stop; the previous handlers
+// come back however the run ends (an exception included).
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = false;  // before the handlers: a signal from now on counts
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  void (*previous_int_)(int) = SIG_DFL;
+  void (*previous_term_)(int) = SIG_DFL;
+};
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -334,9 +356,7 @@ TrainSummary Trainer::run() {
                           config_.model.type, model_->num_parameters(), train_->size(), batches_per_epoch,
                           total_steps, num_threads(), dir_));
 
-  auto previous_int = std::signal(SIGINT, on_stop_signal);
-  auto previous_term = std::signal(SIGTERM, on_stop_signal);
-  g_stop = false;
+  std::optional<StopSignals> stop_signals(std::in_place);
 
   const int64_t first_step = state_.step;
   auto window_start = Clock::now();
@@ -414,8 +434,7 @@ TrainSummary Trainer::run() {
       validate_and_checkpoint();
     }
   }
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
+  stop_signals.reset();
 
   summary_.steps = state_.step;
   summary_.best_metric = state_.best_metric;

@@ -175,6 +175,16 @@ TEST_F(SignalTest, RequestTrainingStopEndsAnInProcessRunAfterTheCurrentStep) {
   EXPECT_EQ(list_checkpoints(path("run")).back(), s.steps);
 }
 
+extern "C" void ignore_signal(int) {}
+
+TEST_F(SignalTest, TheCallersSignalHandlersAreBackAfterARun) {
+  auto before_int = std::signal(SIGINT, ignore_signal);
+  auto before_term = std::signal(SIGTERM, ignore_signal);
+  train(config({"train.max_steps=2"}));
+  EXPECT_EQ(std::signal(SIGINT, before_int), &ignore_signal);
+  EXPECT_EQ(std::signal(SIGTERM, before_term), &ignore_signal);
+}
+
 TEST_F(SignalTest, AStopRequestedBeforeARunDoesNotStopIt) {
   request_training_stop();
   const TrainSummary s = train(config({"train.max_steps=3"}));
