@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -103,6 +105,10 @@ void save_checkpoint(const std::string& model_dir, const Module& model, const Op
   fs::create_directories(tmp);
 
   save_weights(model, (tmp / "model.safetensors").string());
+  // Test-only hook (tests/train): ATTEND_TEST_CRASH_IN_CHECKPOINT=N kills the process while
+  // checkpoint step-N is half written, as a power cut or the OOM killer would.
+  if (const char* crash = std::getenv("ATTEND_TEST_CRASH_IN_CHECKPOINT"); crash && std::to_string(state.step) == crash)
+    ::raise(SIGKILL);
   OptimizerState opt = optimizer.state();
   std::vector<std::pair<std::string, Tensor>> tensors(opt.tensors.begin(), opt.tensors.end());
   std::map<std::string, std::string> meta{{"optimizer", optimizer.name()}};

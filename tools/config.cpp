@@ -19,17 +19,15 @@ void describe(config::Fields& f, ModelConfig& m) {
   f.field("decoder_layers", m.decoder_layers);
   f.field("dropout", m.dropout);
   f.field("attention_dropout", m.attention_dropout);
-  f.enumeration("activation", m.activation, {{"relu", Activation::relu}, {"gelu", Activation::gelu}});
-  f.enumeration("norm", m.norm, {{"post", NormPlacement::post}, {"pre", NormPlacement::pre}});
-  f.enumeration("positions", m.positions,
-                {{"sinusoidal", PositionKind::sinusoidal}, {"learned", PositionKind::learned}});
+  f.enumeration("activation", m.activation, activation_names());
+  f.enumeration("norm", m.norm, norm_names());
+  f.enumeration("positions", m.positions, position_names());
   f.field("max_positions", m.max_positions);
-  f.enumeration("tie_embeddings", m.tie_embeddings,
-                {{"none", TieEmbeddings::none}, {"decoder", TieEmbeddings::decoder}, {"all", TieEmbeddings::all}});
+  f.enumeration("tie_embeddings", m.tie_embeddings, tie_names());
   f.field("src_vocab", m.src_vocab);
   f.field("tgt_vocab", m.tgt_vocab);
   f.field("num_classes", m.num_classes);
-  f.enumeration("pooling", m.pooling, {{"mean", Pooling::mean}, {"first", Pooling::first}});
+  f.enumeration("pooling", m.pooling, pooling_names());
   f.field("pad_id", m.pad_id);
 }
 
@@ -63,6 +61,11 @@ void describe(config::Fields& f, VocabOptions& v) {
 void describe(config::Fields& f, TableOptions& t) {
   f.field("text_column", t.text_column);
   f.field("label_column", t.label_column);
+  std::string delimiter = t.delimiter ? std::string(1, t.delimiter) : "";
+  f.field("delimiter", delimiter);
+  f.check(delimiter.size() <= 1, "delimiter", "must be one character, or empty for: from the file name");
+  t.delimiter = delimiter.size() == 1 ? delimiter[0] : 0;
+  f.field("quoting", t.quoting);
 }
 
 void describe(config::Fields& f, DataOptions& d) {
@@ -95,8 +98,11 @@ void describe(config::Fields& f, ScheduleOptions& s) {
   f.choice("name", s.name, schedule_names());
   f.field("warmup_steps", s.warmup_steps);
   f.check(s.warmup_steps >= 0, "warmup_steps", "must be >= 0");
+  f.check(s.name != "inverse_sqrt" || s.warmup_steps >= 1, "warmup_steps", "must be >= 1 for the inverse_sqrt schedule");
   f.field("warmup_init_lr", s.warmup_init_lr);
   f.field("total_steps", s.total_steps);
+  f.check((s.name != "linear" && s.name != "cosine") || s.total_steps > s.warmup_steps, "total_steps",
+          "must be greater than warmup_steps for the " + s.name + " schedule (the step where the decay ends)");
   f.field("min_lr", s.min_lr);
 }
 

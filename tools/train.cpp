@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "core/gemm.h"
 #include "core/ops.h"
@@ -31,6 +32,27 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop = true; }
+
+// While alive, SIGINT and SIGTERM ask the training loop to stop; the previous handlers
+// come back however the run ends (an exception included).
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = false;  // before the handlers: a signal from now on counts
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  void (*previous_int_)(int) = SIG_DFL;
+  void (*previous_term_)(int) = SIG_DFL;
+};
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -334,9 +356,7 @@ TrainSummary Trainer::run() {
                           config_.model.type, model_->num_parameters(), train_->size(), batches_per_epoch,
                           total_steps, num_threads(), dir_));
 
-  auto previous_int = std::signal(SIGINT, on_stop_signal);
-  auto previous_term = std::signal(SIGTERM, on_stop_signal);
-  g_stop = false;
+  std::optional<StopSignals> stop_signals(std::in_place);
 
   const int64_t first_step = state_.step;
   auto window_start = Clock::now();
@@ -414,8 +434,7 @@ TrainSummary Trainer::run() {
       validate_and_checkpoint();
     }
   }
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
+  stop_signals.reset();
 
   summary_.steps = state_.step;
   summary_.best_metric = state_.best_metric;
@@ -430,9 +449,12 @@ TrainSummary Trainer::run() {
   log_->event({{"event", "end"}, {"step", state_.step}, {"seconds", summary_.seconds},
                {"tokens_per_s", summary_.target_tokens_per_second}, {"peak_rss_mib", summary_.peak_rss_mib},
                {"best_metric", state_.best_metric}, {"best", state_.best_score}, {"best_step", state_.best_step}},
-              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | best {} {:.2f} at step {}",
-                          state_.step, format_duration(summary_.seconds), summary_.target_tokens_per_second,
-                          summary_.peak_rss_mib, state_.best_metric, state_.best_score, state_.best_step));
+              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | {}", state_.step,
+                          format_duration(summary_.seconds), summary_.target_tokens_per_second,
+                          summary_.peak_rss_mib,
+                          state_.best_step < 0 ? std::string("not validated yet")
+                                               : fmt::format("best {} {:.2f} at step {}", state_.best_metric,
+                                                             state_.best_score, state_.best_step)));
   return summary_;
 }
 
@@ -449,6 +471,18 @@ void request_training_stop() { g_stop = true; }
 
 namespace attend {
 
+namespace {
+// `word` as a POSIX shell reads it back: as is when safe, else in single quotes.
+std::string shell_quote(const std::string& word) {
+  const bool safe = !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789_-+=/.,:@%") == std::string::npos;
+  if (safe) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+}  // namespace
+
 Command add_train_command(CLI::App& app) {
   struct Args {
     std::string config;
@@ -463,8 +497,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint (which must exist)");
   return {cmd, [args] {
             Config config = load_config(args->config, args->overrides);
-            std::string again = "attend train " + args->config;
-            for (const std::string& o : args->overrides) again += " --set " + o;
+            std::string again = "attend train " + shell_quote(args->config);
+            for (const std::string& o : args->overrides) again += " --set " + shell_quote(o);
             train(config, {.resume = args->resume, .command_hint = again + " --resume"});
             return 0;
           }};
