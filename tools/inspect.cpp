@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <yaml-cpp/yaml.h>
 
 #include "data/files.h"
 #include "tools/checkpoint.h"
@@ -36,12 +37,17 @@ ModelReport inspect_model_dir(const std::string& dir) {
   ModelReport r;
   r.dir = dir;
   r.type = m.config.model.type;
-  // The fields that apply to this type (ModelConfig marks "seq2seq only" / "classifier only").
+  // The model: and decode: sections as config.yaml spells them; of model:, the fields that
+  // apply to this type (ModelConfig marks "seq2seq only" / "classifier only").
+  const YAML::Node yaml = YAML::Load(config_to_yaml(m.config));
   const std::vector<std::string> skip = r.type == "classifier"
                                             ? std::vector<std::string>{"decoder_layers", "tie_embeddings", "tgt_vocab"}
                                             : std::vector<std::string>{"num_classes", "pooling"};
-  for (auto& field : m.config.model.to_fields())
-    if (std::find(skip.begin(), skip.end(), field.first) == skip.end()) r.architecture.push_back(field);
+  for (const auto& kv : yaml["model"]) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(skip.begin(), skip.end(), key) == skip.end()) r.architecture.emplace_back(key, kv.second.as<std::string>());
+  }
+  for (const auto& kv : yaml["decode"]) r.decode.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
   r.parameters = m.model->num_parameters();
   for (const auto& [name, t] : m.model->named_parameters()) {
     const std::string group = module_group(name);
@@ -59,12 +65,6 @@ ModelReport inspect_model_dir(const std::string& dir) {
   r.source_vocab = m.vocabs.source.vocab_size();
   r.target_vocab = m.vocabs.target.loaded() ? m.vocabs.target.vocab_size() : 0;
   r.labels = m.labels.names();
-  const DecodeConfig& d = m.config.decode;
-  r.decode = {{"beam", std::to_string(d.beam)},
-              {"length_penalty", fmt::format("{}", d.length_penalty)},
-              {"max_length_a", fmt::format("{}", d.max_length_a)},
-              {"max_length_b", std::to_string(d.max_length_b)},
-              {"batch_tokens", std::to_string(d.batch_tokens)}};
   r.weights_metadata = m.metadata;
   r.weights_bytes = int64_t(fs::file_size(fs::path(dir) / "model.safetensors"));
   r.checkpoints = list_checkpoints(dir);
