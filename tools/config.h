@@ -45,7 +45,7 @@ struct DecodeConfig {
   float length_penalty = 0.6f;  // GNMT alpha
   float max_length_a = 1.2f;    // max target length = a * source length + b
   int max_length_b = 10;
-  int64_t batch_tokens = 4096;  // source tokens per decoding batch
+  int64_t batch_tokens = 4096;  // decoder rows x source tokens per decoding batch (a sentence counts beam times)
 };
 
 struct OutputConfig {
