@@ -64,6 +64,12 @@ Translator::Translator(const LoadedModel& model, TranslateOptions options)
              "{} holds a {} model, not a translation model", model_.dir, model_.config.model.type);
   if (options_.search.nbest > options_.search.beam) options_.search.beam = options_.search.nbest;
   CHECK(options_.batch_tokens > 0, "batch_tokens must be positive, got {}", options_.batch_tokens);
+  const ModelConfig& c = model_.config.model;
+  CHECK(options_.attention_layer < c.decoder_layers,
+        "attention layer {} does not exist: the decoder has layers 0..{}", options_.attention_layer,
+        c.decoder_layers - 1);
+  CHECK(options_.attention_head < c.heads, "attention head {} does not exist: layers have heads 0..{}",
+        options_.attention_head, c.heads - 1);
 }
 
 std::vector<float> Translator::attention(const std::vector<int32_t>& src, const std::vector<int32_t>& tokens,
@@ -141,6 +147,10 @@ std::vector<Translation> Translator::translate(const std::vector<std::string>& l
                                       src_words, tgt_pieces);
       }
       t.nbest.push_back(std::move(th));
+    }
+    if (t.nbest.empty()) {  // only when every score was NaN or -inf
+      spdlog::warn("line {}: the search found no hypothesis (non-finite scores); output left empty", line_of[k] + 1);
+      t.nbest.push_back({});
     }
     if (options_.attention && !found[k].empty()) {
       const Hypothesis& best = found[k][0];
