@@ -1,5 +1,7 @@
 #include "tools/inspect.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -40,8 +42,13 @@ ModelReport inspect_model_dir(const std::string& dir) {
   const std::vector<std::string> skip = r.type == "classifier"
                                             ? std::vector<std::string>{"decoder_layers", "tie_embeddings", "tgt_vocab"}
                                             : std::vector<std::string>{"num_classes", "pooling"};
-  for (auto& field : m.config.model.to_fields())
-    if (std::find(skip.begin(), skip.end(), field.first) == skip.end()) r.architecture.push_back(field);
+  // Every model field as the config file spells it (the same writer as config.yaml).
+  const YAML::Node model = YAML::Load(config_to_yaml(m.config))["model"];
+  for (const auto& kv : model) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(skip.begin(), skip.end(), key) == skip.end())
+      r.architecture.emplace_back(key, kv.second.as<std::string>());
+  }
   r.parameters = m.model->num_parameters();
   for (const auto& [name, t] : m.model->named_parameters()) {
     const std::string group = module_group(name);
