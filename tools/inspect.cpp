@@ -1,8 +1,9 @@
 #include "tools/inspect.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <yaml-cpp/yaml.h>
 
 #include "data/files.h"
 #include "tools/checkpoint.h"
@@ -45,7 +46,8 @@ ModelReport inspect_model_dir(const std::string& dir) {
                                             : std::vector<std::string>{"num_classes", "pooling"};
   for (const auto& kv : yaml["model"]) {
     const std::string key = kv.first.as<std::string>();
-    if (std::find(skip.begin(), skip.end(), key) == skip.end()) r.architecture.emplace_back(key, kv.second.as<std::string>());
+    if (std::find(skip.begin(), skip.end(), key) == skip.end())
+      r.architecture.emplace_back(key, kv.second.as<std::string>());
   }
   for (const auto& kv : yaml["decode"]) r.decode.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
   r.parameters = m.model->num_parameters();
