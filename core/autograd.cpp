@@ -1,7 +1,9 @@
 #include "core/autograd.h"
 
 #include "core/kernels.h"
+#include "core/profile.h"
 
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -46,6 +48,7 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 Tensor record(const char* name, const Tensor& y, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (profile::enabled()) profile::forward_op(name);
   if (!needs_grad(inputs)) return y;
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -104,6 +107,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
   }
 
+  profile::BackwardScope profiling;
   std::unordered_map<TensorImpl*, Tensor> grads;
   grads[root.impl()] = seed;
   std::vector<Tensor> buffers;
@@ -128,7 +132,14 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         }
       }
       Grads g(node->inputs, buffers);
-      node->backward(dy, g);
+      if (profile::enabled()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        node->backward(dy, g);
+        profile::backward_op(node->name,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      } else {
+        node->backward(dy, g);
+      }
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         const Tensor& in = node->inputs[i];
         if (!buffers[i].defined() || !in.defined() || in.is_leaf()) continue;

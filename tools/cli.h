@@ -19,5 +19,6 @@ struct Command {
 };
 
 Command add_train_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);  // tools/bench.cpp
 
 }  // namespace attend

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "attend 0.1.0");
   std::vector<attend::Command> commands = {
       attend::add_train_command(app),
+      attend::add_bench_command(app),
   };
   try {
     app.parse(argc, argv);
