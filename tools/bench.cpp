@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/allocator.h"
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
 #include "core/profile.h"
@@ -222,6 +223,10 @@ BenchResult run_bench(const BenchOptions& options) {
     j["achieved_gflops"] = round_to(r.achieved_gflops, 1);
   }
   r.json = j.dump();
+  const AllocatorStats a = allocator().stats();
+  spdlog::info("tensor memory: peak in use {:.0f} MiB, now in use {:.0f} MiB + cached {:.0f} MiB",
+               double(a.peak_bytes_in_use) / 1048576.0, double(a.bytes_in_use) / 1048576.0,
+               double(a.bytes_cached) / 1048576.0);
   if (profile::enabled())
     std::fputs(fmt::format("profile of the {} timed {}:\n{}", o.steps, o.mode == "train" ? "steps" : "decodes",
                            profile::report(o.steps))
