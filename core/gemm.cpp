@@ -108,7 +108,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 
 void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                      float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
-                     int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+                     int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch,
+                     const bf16* A_rounded, const bf16* B_rounded) {
   CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0, "gemm: negative size M={} N={} K={} batch={}", M, N, K, batch);
   // Row-major: a stored matrix's rows are ld apart and hold `width` elements.
   const int64_t a_width = trans_a ? M : K, b_width = trans_b ? K : N;
@@ -129,7 +130,7 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
   const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   if (precision == GemmPrecision::bf16)
     detail::gemm_bf16_rounded(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
-                              stride_c, batch);
+                              stride_c, batch, A_rounded, B_rounded);
   else if (gemm_backend() == GemmBackend::onednn)
     detail::gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                         stride_c, batch);

@@ -91,22 +91,41 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                   ldc, stride_c, batch);
 }
 
+void gemm_bf16_pre(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, Bf16Operand A,
+                   int64_t lda, int64_t stride_a, Bf16Operand B, int64_t ldb, int64_t stride_b, float beta, float* C,
+                   int64_t ldc, int64_t stride_c, int64_t batch) {
+  CHECK((A.f32 == nullptr) != (A.rounded == nullptr) && (B.f32 == nullptr) != (B.rounded == nullptr),
+        "gemm_bf16_pre: give each operand either as f32 or rounded, not both or neither");
+  detail::gemm_in(GemmPrecision::bf16, trans_a, trans_b, M, N, K, alpha, A.f32, lda, stride_a, B.f32, ldb, stride_b,
+                  beta, C, ldc, stride_c, batch, A.rounded, B.rounded);
+}
+
 void detail::gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                                const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
-                               int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c,
-                               int64_t batch) {
+                               int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch,
+                               const bf16* A_rounded, const bf16* B_rounded) {
   thread_local Scratch scratch_a, scratch_b;
   // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K).
   const int64_t a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
   const int64_t b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
   const int64_t a_count = batch > 1 && stride_a != 0 ? batch : 1;
   const int64_t b_count = batch > 1 && stride_b != 0 ? batch : 1;
-  bf16* a = scratch_a.get(size_t(a_count * a_rows * a_cols));
-  bf16* b = scratch_b.get(size_t(b_count * b_rows * b_cols));
-  pack(a, A, a_count, stride_a, a_rows, a_cols, lda);
-  pack(b, B, b_count, stride_b, b_rows, b_cols, ldb);
-  gemm_onednn_bf16(trans_a, trans_b, M, N, K, alpha, a, a_cols, a_count > 1 ? a_rows * a_cols : 0, b, b_cols,
-                   b_count > 1 ? b_rows * b_cols : 0, beta, C, ldc, stride_c, batch);
+  const bf16* a = A_rounded;
+  int64_t a_ld = lda, a_stride = batch > 1 ? stride_a : 0;
+  if (a == nullptr) {
+    bf16* packed = scratch_a.get(size_t(a_count * a_rows * a_cols));
+    pack(packed, A, a_count, stride_a, a_rows, a_cols, lda);
+    a = packed, a_ld = a_cols, a_stride = a_count > 1 ? a_rows * a_cols : 0;
+  }
+  const bf16* b = B_rounded;
+  int64_t b_ld = ldb, b_stride = batch > 1 ? stride_b : 0;
+  if (b == nullptr) {
+    bf16* packed = scratch_b.get(size_t(b_count * b_rows * b_cols));
+    pack(packed, B, b_count, stride_b, b_rows, b_cols, ldb);
+    b = packed, b_ld = b_cols, b_stride = b_count > 1 ? b_rows * b_cols : 0;
+  }
+  gemm_onednn_bf16(trans_a, trans_b, M, N, K, alpha, a, a_ld, a_stride, b, b_ld, b_stride, beta, C, ldc, stride_c,
+                   batch);
 }
 
 }  // namespace attend

@@ -47,19 +47,36 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float* B, int64_t ldb, int64_t stride_b,                             //
                float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch = 1);
 
+// One operand of gemm_bf16_pre: f32 values to round now, or bf16 values rounded before
+// (e.g. a weight or an activation used by several products), laid out alike.
+struct Bf16Operand {
+  const float* f32 = nullptr;
+  const bf16* rounded = nullptr;
+};
+
+// gemm_bf16 where either operand may come already rounded.
+void gemm_bf16_pre(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,  //
+                   Bf16Operand A, int64_t lda, int64_t stride_a,                               //
+                   Bf16Operand B, int64_t ldb, int64_t stride_b,                               //
+                   float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch = 1);
+
 // dst: (rows, cols) contiguous = bf16(src: (rows, cols) with row stride ld). Rounds to
 // nearest even; NaN stays NaN.
 void convert_to_bf16(bf16* dst, const float* src, int64_t rows, int64_t cols, int64_t ld);
 
 namespace detail {
-// gemm() in the given precision (argument checks included).
+// gemm() in the given precision (argument checks included). A_rounded, B_rounded (bf16
+// only): the operand already rounded, laid out as the f32 one (same ld and stride).
 void gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
              const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
-             float* C, int64_t ldc, int64_t stride_c, int64_t batch);
-// Rounds A and B into scratch buffers and runs gemm_onednn_bf16 (arguments checked, sizes > 0).
+             float* C, int64_t ldc, int64_t stride_c, int64_t batch, const bf16* A_rounded = nullptr,
+             const bf16* B_rounded = nullptr);
+// Rounds A and B (those not given rounded) into scratch buffers and runs
+// gemm_onednn_bf16 (arguments checked, sizes > 0).
 void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                        int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
-                       float* C, int64_t ldc, int64_t stride_c, int64_t batch);
+                       float* C, int64_t ldc, int64_t stride_c, int64_t batch, const bf16* A_rounded,
+                       const bf16* B_rounded);
 // The oneDNN matmul on bf16 operands (f32 C), arguments as gemm_onednn's.
 void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
                       int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, float beta,

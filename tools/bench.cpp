@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/allocator.h"
+#include "core/bf16_weights.h"
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
 #include "core/profile.h"
@@ -145,6 +146,8 @@ void infer_steps(Model& model, const BenchOptions& o, BenchResult& r) {
   // Exactly tgt_len tokens per row, like the peer: no id is </s>, the limit is tgt_len.
   const SearchOptions search{.beam = o.beam, .max_length_a = 0.0f, .max_length_b = int(o.tgt_len), .bos_id = 1,
                              .eos_id = -1};
+  // bf16: each weight rounded once, like the peer's model.to(bfloat16) before timing.
+  Bf16WeightCache bf16_weights;
   for (int64_t step = 0; step < o.warmup + o.steps; ++step) {
     if (step == o.warmup && profile::enabled()) profile::reset();
     const auto t0 = Clock::now();
