@@ -139,4 +139,3 @@ BENCHMARK(BM_BatchMulti30kEpoch)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();

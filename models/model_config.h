@@ -5,8 +5,6 @@
 //   ModelConfig c;                       // defaults: base Transformer, 6+6 layers
 //   c.src_vocab = c.tgt_vocab = 8000;
 //   c.validate();                        // throws "model.heads: 6 does not divide d_model 512"
-//   auto fields = c.to_fields();         // every field as (name, text), defaults spelled out
-//   ModelConfig d = ModelConfig::from_fields({{"d_model", "256"}, {"norm", "pre"}});
 #pragma once
 
 #include <map>
@@ -47,20 +45,17 @@ struct ModelConfig {
   // Throws naming the field and the rule it breaks (prefix "model."). The type itself
   // is checked by make_model against the registry.
   void validate() const;
-  // Every field as text, in declaration order (for saving; defaults included).
-  std::vector<std::pair<std::string, std::string>> to_fields() const;
-  // Starts from the defaults; an unknown field or a malformed value is an error naming it.
-  static ModelConfig from_fields(const std::map<std::string, std::string>& fields);
 };
 
-// Enum <-> text; parse errors name the field and list the valid values.
+// How each enum value is spelled in configs (the tools layer reads and writes YAML with these).
+template <typename E> using EnumNames = std::vector<std::pair<std::string, E>>;
+const EnumNames<Activation>& activation_names();
+const EnumNames<NormPlacement>& norm_names();
+const EnumNames<PositionKind>& position_names();
+const EnumNames<TieEmbeddings>& tie_names();
+const EnumNames<Pooling>& pooling_names();
 std::string_view to_string(PositionKind v);
 std::string_view to_string(TieEmbeddings v);
 std::string_view to_string(Pooling v);
-Activation parse_activation(std::string_view text);
-NormPlacement parse_norm(std::string_view text);
-PositionKind parse_positions(std::string_view text);
-TieEmbeddings parse_tie_embeddings(std::string_view text);
-Pooling parse_pooling(std::string_view text);
 
 }  // namespace attend

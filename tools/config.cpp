@@ -19,17 +19,15 @@ void describe(config::Fields& f, ModelConfig& m) {
   f.field("decoder_layers", m.decoder_layers);
   f.field("dropout", m.dropout);
   f.field("attention_dropout", m.attention_dropout);
-  f.enumeration("activation", m.activation, {{"relu", Activation::relu}, {"gelu", Activation::gelu}});
-  f.enumeration("norm", m.norm, {{"post", NormPlacement::post}, {"pre", NormPlacement::pre}});
-  f.enumeration("positions", m.positions,
-                {{"sinusoidal", PositionKind::sinusoidal}, {"learned", PositionKind::learned}});
+  f.enumeration("activation", m.activation, activation_names());
+  f.enumeration("norm", m.norm, norm_names());
+  f.enumeration("positions", m.positions, position_names());
   f.field("max_positions", m.max_positions);
-  f.enumeration("tie_embeddings", m.tie_embeddings,
-                {{"none", TieEmbeddings::none}, {"decoder", TieEmbeddings::decoder}, {"all", TieEmbeddings::all}});
+  f.enumeration("tie_embeddings", m.tie_embeddings, tie_names());
   f.field("src_vocab", m.src_vocab);
   f.field("tgt_vocab", m.tgt_vocab);
   f.field("num_classes", m.num_classes);
-  f.enumeration("pooling", m.pooling, {{"mean", Pooling::mean}, {"first", Pooling::first}});
+  f.enumeration("pooling", m.pooling, pooling_names());
   f.field("pad_id", m.pad_id);
 }
 

@@ -407,9 +407,12 @@ TrainSummary Trainer::run() {
   log_->event({{"event", "end"}, {"step", state_.step}, {"seconds", summary_.seconds},
                {"tokens_per_s", summary_.target_tokens_per_second}, {"peak_rss_mib", summary_.peak_rss_mib},
                {"best_metric", state_.best_metric}, {"best", state_.best_score}, {"best_step", state_.best_step}},
-              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | best {} {:.2f} at step {}",
-                          state_.step, format_duration(summary_.seconds), summary_.target_tokens_per_second,
-                          summary_.peak_rss_mib, state_.best_metric, state_.best_score, state_.best_step));
+              fmt::format("done: {} steps in {} | {:.0f} tok/s | peak memory {} MiB | {}", state_.step,
+                          format_duration(summary_.seconds), summary_.target_tokens_per_second,
+                          summary_.peak_rss_mib,
+                          state_.best_step < 0 ? std::string("not validated yet")
+                                               : fmt::format("best {} {:.2f} at step {}", state_.best_metric,
+                                                             state_.best_score, state_.best_step)));
   return summary_;
 }
 

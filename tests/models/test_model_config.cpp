@@ -80,33 +80,6 @@ TEST(ModelConfig, PadIdMustBeInTheVocabulary) {
   EXPECT_ERROR_CONTAINS(c.validate(), "model.pad_id: 8000 is not below src_vocab 8000");
 }
 
-TEST(ModelConfig, FieldsRoundTrip) {
-  ModelConfig c = valid();
-  c.norm = NormPlacement::pre;
-  c.activation = Activation::gelu;
-  c.positions = PositionKind::learned;
-  c.tie_embeddings = TieEmbeddings::decoder;
-  c.pooling = Pooling::first;
-  c.dropout = 0.3f;
-  auto fields = c.to_fields();
-  EXPECT_EQ(fields.size(), 18u);
-  ModelConfig d = ModelConfig::from_fields(std::map<std::string, std::string>(fields.begin(), fields.end()));
-  EXPECT_EQ(d.to_fields(), fields);
-  EXPECT_EQ(d.norm, NormPlacement::pre);
-  EXPECT_EQ(d.dropout, 0.3f);
-}
-
-TEST(ModelConfig, UnknownFieldIsAnErrorListingTheValidOnes) {
-  EXPECT_ERROR_CONTAINS(ModelConfig::from_fields({{"d_modle", "512"}}), "model.d_modle: unknown field (valid: type, d_model");
-}
-
-TEST(ModelConfig, MalformedValuesNameTheField) {
-  EXPECT_ERROR_CONTAINS(ModelConfig::from_fields({{"heads", "8x"}}), "model.heads: '8x' is not an integer");
-  EXPECT_ERROR_CONTAINS(ModelConfig::from_fields({{"dropout", "lots"}}), "model.dropout: 'lots' is not a number");
-  EXPECT_ERROR_CONTAINS(ModelConfig::from_fields({{"norm", "middle"}}), "model.norm: 'middle' is not one of post, pre");
-  EXPECT_ERROR_CONTAINS(ModelConfig::from_fields({{"tie_embeddings", "yes"}}),
-                        "model.tie_embeddings: 'yes' is not one of none, decoder, all");
-}
 
 TEST(MakeModel, BuildsTheArchitectureNamedByType) {
   ModelConfig c = valid();

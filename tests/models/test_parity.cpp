@@ -36,15 +36,42 @@ struct Fixture {
   int64_t ignore_index = -100;
 };
 
+template <typename E> E enum_named(const EnumNames<E>& names, const std::string& text) {
+  for (const auto& [name, value] : names)
+    if (name == text) return value;
+  throw std::runtime_error("fixture metadata: unknown enum value " + text);
+}
+
+// The fixture's __metadata__ holds every ModelConfig field as text (make_fixtures.py).
+ModelConfig config_from_metadata(const std::map<std::string, std::string>& m) {
+  ModelConfig c;
+  c.type = m.at("type");
+  c.d_model = std::stoll(m.at("d_model"));
+  c.heads = std::stoll(m.at("heads"));
+  c.ffn_dim = std::stoll(m.at("ffn_dim"));
+  c.encoder_layers = std::stoll(m.at("encoder_layers"));
+  c.decoder_layers = std::stoll(m.at("decoder_layers"));
+  c.dropout = std::stof(m.at("dropout"));
+  c.attention_dropout = std::stof(m.at("attention_dropout"));
+  c.activation = enum_named(activation_names(), m.at("activation"));
+  c.norm = enum_named(norm_names(), m.at("norm"));
+  c.positions = enum_named(position_names(), m.at("positions"));
+  c.max_positions = std::stoll(m.at("max_positions"));
+  c.tie_embeddings = enum_named(tie_names(), m.at("tie_embeddings"));
+  c.src_vocab = std::stoll(m.at("src_vocab"));
+  c.tgt_vocab = std::stoll(m.at("tgt_vocab"));
+  c.num_classes = std::stoll(m.at("num_classes"));
+  c.pooling = enum_named(pooling_names(), m.at("pooling"));
+  c.pad_id = std::stoll(m.at("pad_id"));
+  return c;
+}
+
 Fixture load_fixture(const std::string& name) {
   Fixture f;
   f.file = load_safetensors(fixture_path(name));
-  std::map<std::string, std::string> fields = f.file.metadata;
-  f.label_smoothing = std::stof(fields.at("label_smoothing"));
-  f.ignore_index = std::stoll(fields.at("loss_ignore_index"));
-  fields.erase("label_smoothing");
-  fields.erase("loss_ignore_index");
-  f.config = ModelConfig::from_fields(fields);
+  f.label_smoothing = std::stof(f.file.metadata.at("label_smoothing"));
+  f.ignore_index = std::stoll(f.file.metadata.at("loss_ignore_index"));
+  f.config = config_from_metadata(f.file.metadata);
   for (const auto& [n, t] : f.file.tensors) {
     if (n.starts_with("grad.")) f.grads[n.substr(5)] = t;
     else if (!n.starts_with("input.") && !n.starts_with("output.")) f.weights[n] = t;
