@@ -122,12 +122,19 @@ void linear_bias_forward(float* y, const float* bias, int64_t R, int64_t N) {
   for (int64_t r = 0; r < R; ++r) std::copy(bias, bias + N, y + r * N);
 }
 
-// dbias: (N) += dy: (R,N) summed over rows (row order fixed: same sum on any thread count)
+// dbias: (N) += dy: (R,N) summed over rows. Blocks of columns go to the threads; each
+// column adds its rows in row order, so the sum is the same on any thread count.
 void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N) {
-  for (int64_t r = 0; r < R; ++r) {
-    const float* row = dy + r * N;
+  constexpr int64_t kColumns = 64;
+  const int64_t blocks = (N + kColumns - 1) / kColumns;
+#pragma omp parallel for schedule(static) if (R * N > (1 << 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * kColumns, j1 = std::min(N, j0 + kColumns);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* row = dy + r * N;
 #pragma omp simd
-    for (int64_t j = 0; j < N; ++j) dbias[j] += row[j];
+      for (int64_t j = j0; j < j1; ++j) dbias[j] += row[j];
+    }
   }
 }
 

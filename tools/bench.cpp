@@ -230,11 +230,19 @@ BenchResult run_bench(const BenchOptions& options) {
   spdlog::info("tensor memory: peak in use {:.0f} MiB, now in use {:.0f} MiB + cached {:.0f} MiB",
                double(a.peak_bytes_in_use) / 1048576.0, double(a.bytes_in_use) / 1048576.0,
                double(a.bytes_cached) / 1048576.0);
-  if (profile::enabled())
-    std::fputs(fmt::format("profile of the {} timed {}:\n{}", o.steps, o.mode == "train" ? "steps" : "decodes",
-                           profile::report(o.steps))
+  if (profile::enabled()) {
+    double timed = 0;
+    for (double s : r.seconds) timed += s;
+    const double ops = profile::forward_seconds() + profile::backward_seconds();
+    std::fputs(fmt::format("profile of the {} timed {}:\n{}{:.1f} ms per {} in all; {:.1f} ms outside the ops ({})\n",
+                           o.steps, o.mode == "train" ? "steps" : "decodes", profile::report(o.steps),
+                           1e3 * timed / double(o.steps), o.mode == "train" ? "step" : "decode",
+                           1e3 * (timed - ops) / double(o.steps),
+                           o.mode == "train" ? "optimizer step, gradient norm, zero_grad, graph bookkeeping"
+                                             : "search bookkeeping")
                    .c_str(),
                stderr);
+  }
   return r;
 }
 
