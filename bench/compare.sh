@@ -14,7 +14,12 @@
 # with apt-get when missing). The peer runs through ../shared/bench/torch_env.sh, its tuned
 # environment (OpenMP OpenBLAS, tcmalloc), with OPENBLAS_CORETYPE unset so that the script
 # picks its Cooperlake AVX-512 kernels (this machine exports Haswell, which is slower).
+# Both programs run with OMP_WAIT_POLICY=passive (override: OMP_WAIT_POLICY=active ...):
+# on this shared 2-core machine, OpenMP threads that spin at each barrier while another
+# job holds a core make both programs 2-5x slower at random; passive waiting keeps the
+# figures stable under load and costs little when the machine is idle.
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared}
@@ -72,7 +77,7 @@ run_peer() {
 
 start=$(date +%s)
 load=$(cut -d' ' -f1 /proc/loadavg)
-echo "compare.sh: rounds $ROUNDS, threads $THREADS, load $load, results in $OUT" >&2
+echo "compare.sh: rounds $ROUNDS, threads $THREADS, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load $load, results in $OUT" >&2
 for w in $WORKLOADS; do
   [ -n "${FLAGS[$w]:-}" ] || { echo "compare.sh: unknown workload $w (valid: $ALL)" >&2; exit 1; }
   for r in $(seq 1 "$ROUNDS"); do
@@ -94,10 +99,10 @@ end=$(date +%s)
 
 # --- the table --------------------------------------------------------------------------
 TABLE=$OUT/table.md
-$PY - "$OUT" "$ROUNDS" "$THREADS" "$load" "$((end - start))" "$WORKLOADS" "${MEMORY:-1}" "$LENGTHS" \
+$PY - "$OUT" "$ROUNDS" "$THREADS" "$load" "$((end - start))" "$WORKLOADS" "${MEMORY:-1}" "$LENGTHS" "$OMP_WAIT_POLICY" \
   "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" >"$TABLE" <<'EOF'
 import json, statistics, sys, datetime, os
-out, rounds, threads, load, secs, workloads, memory, lengths, commit = sys.argv[1:]
+out, rounds, threads, load, secs, workloads, memory, lengths, policy, commit = sys.argv[1:]
 rounds = int(rounds)
 goal = {"fp32": 1.5, "bf16": 2.0}
 
@@ -116,6 +121,7 @@ def med(rs, key):
     return statistics.median(v) if v else None
 
 print(f"Measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC at commit {commit}, {threads} threads, "
+      f"OMP_WAIT_POLICY={policy} for both, "
       f"{rounds} alternating rounds per workload (median of each program's rounds; each round's figure is "
       f"itself the median of its timed steps), 1-minute load {load} at the start, {int(secs) // 60} min "
       f"{int(secs) % 60} s in all.\n")

@@ -33,6 +33,14 @@ double peak_rss_mib() {
   return double(usage.ru_maxrss) / 1024.0;
 }
 
+// CPU seconds of this process (all threads, user + system).
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         1e-6 * double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -105,12 +113,19 @@ Tensor random_ids(std::mt19937_64& rng, int64_t rows, int64_t cols, int64_t voca
   return Tensor::from_ids(ids, {rows, cols});
 }
 
+// Like the peer: tgt = randint(3, vocab, (B, T+1)), tgt_in = tgt[:, :-1], tgt_out = tgt[:, 1:].
 data::Batch random_batch(std::mt19937_64& rng, const BenchOptions& o) {
   data::Batch b;
   b.src = random_ids(rng, o.batch, o.src_len, o.vocab);
-  Tensor tgt = random_ids(rng, o.batch, o.tgt_len + 1, o.vocab);
-  b.tgt_in = tgt.slice(1, 0, o.tgt_len).contiguous();
-  b.tgt_out = tgt.slice(1, 1, o.tgt_len + 1).contiguous();
+  const std::vector<int64_t> tgt = random_ids(rng, o.batch, o.tgt_len + 1, o.vocab).to_ids();
+  std::vector<int32_t> in(size_t(o.batch * o.tgt_len)), out(in.size());
+  for (int64_t r = 0; r < o.batch; ++r)
+    for (int64_t t = 0; t < o.tgt_len; ++t) {
+      in[size_t(r * o.tgt_len + t)] = int32_t(tgt[size_t(r * (o.tgt_len + 1) + t)]);
+      out[size_t(r * o.tgt_len + t)] = int32_t(tgt[size_t(r * (o.tgt_len + 1) + t + 1)]);
+    }
+  b.tgt_in = Tensor::from_ids(in, {o.batch, o.tgt_len});
+  b.tgt_out = Tensor::from_ids(out, {o.batch, o.tgt_len});
   b.indices.resize(size_t(o.batch));
   for (int64_t i = 0; i < o.batch; ++i) b.indices[size_t(i)] = i;
   b.src_tokens = o.batch * o.src_len;
@@ -129,10 +144,11 @@ void train_steps(Model& model, const BenchOptions& o, BenchResult& r) {
     group[0] = random_batch(rng, o);
     if (step == o.warmup && profile::enabled()) profile::reset();
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     if (profile::enabled()) profile::mark();
     const UpdateResult u = training_update(model, *optimizer, group, o.label_smoothing, 0.0f, 1e-4f);
     const double dt = seconds_since(t0);
-    if (step >= o.warmup) r.seconds.push_back(dt);
+    if (step >= o.warmup) r.seconds.push_back(dt), r.cpu_seconds.push_back(cpu_seconds() - c0);
     r.losses.push_back(u.loss);
     spdlog::info("step {} loss {:.3f} {:.0f} ms", step, u.loss, dt * 1e3);
   }
@@ -151,9 +167,11 @@ void infer_steps(Model& model, const BenchOptions& o, BenchResult& r) {
   for (int64_t step = 0; step < o.warmup + o.steps; ++step) {
     if (step == o.warmup && profile::enabled()) profile::reset();
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     if (profile::enabled()) profile::mark();
     const std::vector<Hypothesis> out = greedy_search(s2s, src, search);
     const double dt = seconds_since(t0);
+    if (step >= o.warmup) r.cpu_seconds.push_back(cpu_seconds() - c0);
     for (const Hypothesis& h : out)
       CHECK(int64_t(h.tokens.size()) == o.tgt_len, "bench: a row decoded {} tokens, expected {}", h.tokens.size(),
             o.tgt_len);
@@ -218,6 +236,7 @@ BenchResult run_bench(const BenchOptions& options) {
   j["max_s"] = round_to(*std::max_element(r.seconds.begin(), r.seconds.end()), 4);
   j["tgt_tokens_per_s"] = round_to(r.tgt_tokens_per_s, 1);
   j["peak_rss_mib"] = round_to(r.peak_rss_mib, 1);
+  j["median_cpu_s"] = round_to(median(r.cpu_seconds), 4);  // all threads: a load-independent cost measure
   if (o.mode == "train") {
     const double flops = bench_train_flops(o);
     r.achieved_gflops = flops / r.median_s / 1e9;

@@ -39,7 +39,8 @@ struct BenchOptions {
 };
 
 struct BenchResult {
-  std::vector<double> seconds;  // every timed step
+  std::vector<double> seconds;      // every timed step, wall clock
+  std::vector<double> cpu_seconds;  // every timed step, CPU time of all threads
   double median_s = 0;
   double tgt_tokens_per_s = 0;
   double achieved_gflops = 0;  // train only (0 for infer)
