@@ -1,7 +1,9 @@
 #include "core/autograd.h"
 
 #include "core/kernels.h"
+#include "core/profile.h"
 
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,7 +25,7 @@ NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
 const Tensor& Grads::at(size_t i) {
   CHECK(i < inputs_.size(), "Grads::at({}): op has {} inputs", i, inputs_.size());
-  if (!buffers_[i].defined()) buffers_[i] = zeros_f32(inputs_[i].shape());
+  if (!buffers_[i].defined()) buffers_[i] = zeros_f32(inputs_[i].shape);
   return buffers_[i];
 }
 
@@ -46,10 +48,22 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 Tensor record(const char* name, const Tensor& y, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (profile::enabled()) profile::forward_op(name);
   if (!needs_grad(inputs)) return y;
   auto node = std::make_shared<Node>();
   node->name = name;
-  node->inputs = std::move(inputs);
+  node->inputs.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& in = inputs[i];
+    Edge& e = node->inputs[i];
+    if (!in.defined() || !in.requires_grad()) continue;
+    e.requires_grad = true;
+    e.shape = in.shape();
+    if (in.is_leaf())
+      e.leaf = in.impl_ptr();
+    else
+      e.grad_fn = in.impl()->grad_fn;
+  }
   node->backward = std::move(backward);
   Tensor out = y.detach();
   out.impl()->requires_grad = true;
@@ -81,58 +95,65 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     return;
   }
 
-  // Topological order of the non-leaf tensors reachable from root (iterative DFS).
-  // Handles, not raw pointers: freeing a node releases its inputs, which may be
-  // the last owners of tensors later in the order.
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_set<TensorImpl*> visited;
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack{{root.impl_ptr(), 0}};
-  visited.insert(root.impl());
+  // Topological order of the ops reachable from root (iterative DFS). Handles, not raw
+  // pointers: freeing a node releases its edges, which may hold the last reference to
+  // nodes later in the order.
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> visited;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.impl()->grad_fn, 0}};
+  visited.insert(root.impl()->grad_fn.get());
   while (!stack.empty()) {
-    auto& [t, next] = stack.back();
-    Node* node = t->grad_fn.get();
+    auto& [node, next] = stack.back();
     CHECK(!node->freed,
           "backward(): the graph through op '{}' was already freed by an earlier backward(); "
           "call the first backward with retain_graph=true to go through it twice",
           node->name);
     if (next < node->inputs.size()) {
-      const std::shared_ptr<TensorImpl>& in = node->inputs[next++].impl_ptr();
-      if (in && in->grad_fn && visited.insert(in.get()).second) stack.push_back({in, 0});
+      const std::shared_ptr<Node>& in = node->inputs[next++].grad_fn;
+      if (in && visited.insert(in.get()).second) stack.push_back({in, 0});
     } else {
-      order.push_back(std::move(t));
+      order.push_back(std::move(node));
       stack.pop_back();
     }
   }
 
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  grads[root.impl()] = seed;
+  profile::BackwardScope profiling;
+  // The gradient of each non-leaf tensor, keyed by the op that made it (one op, one result).
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root.impl()->grad_fn.get()] = seed;
   std::vector<Tensor> buffers;
   for (size_t k = order.size(); k-- > 0;) {
-    std::shared_ptr<TensorImpl> t = std::move(order[k]);
-    std::shared_ptr<Node> node = t->grad_fn;
-    auto it = grads.find(t.get());
+    std::shared_ptr<Node> node = std::move(order[k]);
+    auto it = grads.find(node.get());
     if (it != grads.end()) {
       Tensor dy = std::move(it->second);
       grads.erase(it);
       // Buffers: leaves accumulate straight into .grad; non-leaves into `grads`.
       buffers.assign(node->inputs.size(), Tensor());
       for (size_t i = 0; i < node->inputs.size(); ++i) {
-        const Tensor& in = node->inputs[i];
-        if (!in.defined() || !in.requires_grad()) continue;
-        if (in.is_leaf()) {
-          if (!in.impl()->grad) in.impl()->grad = zeros_f32(in.shape()).impl_ptr();
-          buffers[i] = Tensor(in.impl()->grad);
+        const Edge& in = node->inputs[i];
+        if (!in.requires_grad) continue;
+        if (in.leaf) {
+          if (!in.leaf->grad) in.leaf->grad = zeros_f32(in.shape).impl_ptr();
+          buffers[i] = Tensor(in.leaf->grad);
         } else {
-          auto g = grads.find(in.impl());
+          auto g = grads.find(in.grad_fn.get());
           if (g != grads.end()) buffers[i] = g->second;
         }
       }
       Grads g(node->inputs, buffers);
-      node->backward(dy, g);
+      if (profile::enabled()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        node->backward(dy, g);
+        profile::backward_op(node->name,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      } else {
+        node->backward(dy, g);
+      }
       for (size_t i = 0; i < node->inputs.size(); ++i) {
-        const Tensor& in = node->inputs[i];
-        if (!buffers[i].defined() || !in.defined() || in.is_leaf()) continue;
-        auto [slot, inserted] = grads.try_emplace(in.impl(), buffers[i]);
+        const Edge& in = node->inputs[i];
+        if (!buffers[i].defined() || !in.grad_fn) continue;
+        auto [slot, inserted] = grads.try_emplace(in.grad_fn.get(), buffers[i]);
         if (!inserted && slot->second.impl() != buffers[i].impl()) accumulate(slot->second, buffers[i]);
       }
     }

@@ -10,7 +10,8 @@
 //   });
 //
 // record() returns a new handle on y's data that carries the history; the closure
-// may capture y itself without creating a cycle. Under NoGradGuard, or when no
+// may capture y itself without creating a cycle. The graph holds no input's data:
+// a closure keeps alive exactly the tensors it captures. Under NoGradGuard, or when no
 // input requires a gradient, record() drops the closure at once, so inference
 // keeps no saved tensors. backward() runs closures in reverse topological order,
 // accumulates into leaf .grad(), and frees each node once it has run.
@@ -24,18 +25,29 @@
 
 namespace attend {
 
+struct Node;
+
+// Where the gradient of one op input goes; not the input's data, so a graph keeps
+// alive only the tensors its closures capture.
+struct Edge {
+  std::shared_ptr<Node> grad_fn;     // the op that made the input (non-leaves)
+  std::shared_ptr<TensorImpl> leaf;  // the input itself when it is a leaf needing a gradient
+  Shape shape;
+  bool requires_grad = false;
+};
+
 // What a backward closure writes into: one gradient buffer per op input.
 class Grads {
  public:
-  Grads(const std::vector<Tensor>& inputs, std::vector<Tensor>& buffers) : inputs_(inputs), buffers_(buffers) {}
+  Grads(const std::vector<Edge>& inputs, std::vector<Tensor>& buffers) : inputs_(inputs), buffers_(buffers) {}
   // Whether input i needs a gradient (skip the work when it does not).
-  bool wants(size_t i) const { return i < inputs_.size() && inputs_[i].requires_grad(); }
+  bool wants(size_t i) const { return i < inputs_.size() && inputs_[i].requires_grad; }
   // The gradient buffer of input i: contiguous f32 with input i's shape, zero the
   // first time it is asked for. Backward kernels accumulate into it (+=).
   const Tensor& at(size_t i);
 
  private:
-  const std::vector<Tensor>& inputs_;
+  const std::vector<Edge>& inputs_;
   std::vector<Tensor>& buffers_;
 };
 
@@ -43,7 +55,7 @@ using BackwardFn = std::function<void(const Tensor& dy, Grads& g)>;
 
 struct Node {
   const char* name = "";
-  std::vector<Tensor> inputs;
+  std::vector<Edge> inputs;
   BackwardFn backward;
   bool freed = false;
 };

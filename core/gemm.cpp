@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 
 #include <omp.h>
 
 #include "core/error.h"
+#include "core/gemm_bf16.h"
+#include "core/profile.h"
 
 namespace attend {
 namespace {
@@ -99,6 +102,14 @@ int64_t gemm_call_count() { return g_calls.load(); }
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
           int64_t stride_c, int64_t batch) {
+  detail::gemm_in(gemm_precision(), trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                  ldc, stride_c, batch);
+}
+
+void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                     int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch,
+                     const bf16* A_rounded, const bf16* B_rounded) {
   CHECK(M >= 0 && N >= 0 && K >= 0 && batch >= 0, "gemm: negative size M={} N={} K={} batch={}", M, N, K, batch);
   // Row-major: a stored matrix's rows are ld apart and hold `width` elements.
   const int64_t a_width = trans_a ? M : K, b_width = trans_b ? K : N;
@@ -115,12 +126,20 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (M == 0 || N == 0 || batch == 0) return;
   if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc, stride_c, batch);
   SingleThreadScope single(M * N * K * batch < kSingleThreadWork);
-  if (gemm_backend() == GemmBackend::onednn)
+  const bool profiling = profile::enabled();
+  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  if (precision == GemmPrecision::bf16)
+    detail::gemm_bf16_rounded(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                              stride_c, batch, A_rounded, B_rounded);
+  else if (gemm_backend() == GemmBackend::onednn)
     detail::gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                         stride_c, batch);
   else
     detail::gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                           stride_c, batch);
+  if (profiling)
+    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                       2.0 * double(M) * double(N) * double(K) * double(batch));
 }
 
 }  // namespace attend

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 
 namespace attend::detail {
 namespace {
@@ -28,7 +29,7 @@ struct Key {
   int32_t trans_a, trans_b, scaled;  // scaled: alpha != 1 (run-time scale)
   uint32_t beta_bits;
   int32_t threads;  // a primitive may size its work split by the thread count at creation
-  int32_t unused;   // no padding anywhere: the key is hashed and compared bytewise
+  int32_t bf16;     // A and B are bf16 (C stays f32); no padding: hashed and compared bytewise
   bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
 };
 
@@ -45,11 +46,12 @@ struct KeyHash {
 
 // Memory descriptor of a (batch of) row-major rows x cols matrix stored with leading
 // dimension ld, or its transpose when `trans` (stored cols x rows).
-dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, int64_t ld, int64_t stride) {
+dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool trans, int64_t ld, int64_t stride,
+                               dt type = dt::f32) {
   const int64_t rs = trans ? 1 : ld, cs = trans ? ld : 1;
-  if (batch == 1) return dnnl::memory::desc(dims{rows, cols}, dt::f32, dims{rs, cs});
-  if (stride == 0) return dnnl::memory::desc(dims{1, rows, cols}, dt::f32, dims{rows * cols, rs, cs});
-  return dnnl::memory::desc(dims{batch, rows, cols}, dt::f32, dims{stride, rs, cs});
+  if (batch == 1) return dnnl::memory::desc(dims{rows, cols}, type, dims{rs, cs});
+  if (stride == 0) return dnnl::memory::desc(dims{1, rows, cols}, type, dims{rows * cols, rs, cs});
+  return dnnl::memory::desc(dims{batch, rows, cols}, type, dims{stride, rs, cs});
 }
 
 struct Entry {
@@ -78,8 +80,9 @@ class MatmulCache {
       lru_.splice(lru_.begin(), lru_, it->second);
       return it->second->second;
     }
-    dnnl::memory::desc a = matrix_desc(k.batch, k.M, k.K, k.trans_a, k.lda, k.stride_a);
-    dnnl::memory::desc b = matrix_desc(k.batch, k.K, k.N, k.trans_b, k.ldb, k.stride_b);
+    const dt in_type = k.bf16 ? dt::bf16 : dt::f32;
+    dnnl::memory::desc a = matrix_desc(k.batch, k.M, k.K, k.trans_a, k.lda, k.stride_a, in_type);
+    dnnl::memory::desc b = matrix_desc(k.batch, k.K, k.N, k.trans_b, k.ldb, k.stride_b, in_type);
     dnnl::memory::desc c = matrix_desc(k.batch, k.M, k.N, false, k.ldc, k.stride_c);
     dnnl::primitive_attr attr;
     if (k.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
@@ -92,10 +95,10 @@ class MatmulCache {
     try {
       prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, engine_));
     } catch (const dnnl::error& e) {
-      ATTEND_ERROR("gemm (onednn): no matmul for M={} N={} K={} batch={} lda={} ldb={} ldc={} strides ({}, {}, {}) "
+      ATTEND_ERROR("gemm (onednn{}): no matmul for M={} N={} K={} batch={} lda={} ldb={} ldc={} strides ({}, {}, {}) "
                    "trans ({}, {}): {}",
-                   k.M, k.N, k.K, k.batch, k.lda, k.ldb, k.ldc, k.stride_a, k.stride_b, k.stride_c, k.trans_a,
-                   k.trans_b, e.what());
+                   k.bf16 ? ", bf16" : "", k.M, k.N, k.K, k.batch, k.lda, k.ldb, k.ldc, k.stride_a, k.stride_b,
+                   k.stride_c, k.trans_a, k.trans_b, e.what());
     }
     lru_.emplace_front(k, Entry{prim, a, b, c});
     index_[k] = lru_.begin();
@@ -122,12 +125,16 @@ MatmulCache& cache() {
 
 int64_t onednn_cached_primitives() { return cache().size(); }
 
-void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
-                 float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+namespace {
+
+// A and B are f32, or bf16 when `bf16`; C is f32.
+void gemm_onednn_typed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void* A,
+                       int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b, float beta,
+                       float* C, int64_t ldc, int64_t stride_c, int64_t batch, bool bf16) {
   if (batch > 1 && stride_a == 0 && stride_b == 0) {  // oneDNN cannot broadcast both operands
     for (int64_t i = 0; i < batch; ++i)
-      gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C + i * stride_c, ldc, 0, 1);
+      gemm_onednn_typed(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C + i * stride_c, ldc, 0, 1,
+                        bf16);
     return;
   }
   Key key{};
@@ -136,11 +143,12 @@ void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
   key.trans_a = trans_a, key.trans_b = trans_b, key.scaled = alpha != 1.0f;
   std::memcpy(&key.beta_bits, &beta, sizeof(float));
   key.threads = omp_get_max_threads();
+  key.bf16 = bf16;
 
   MatmulCache& c = cache();
   const Entry e = c.get(key, beta);
-  dnnl::memory a_mem(e.a, c.engine(), const_cast<float*>(A));
-  dnnl::memory b_mem(e.b, c.engine(), const_cast<float*>(B));
+  dnnl::memory a_mem(e.a, c.engine(), const_cast<void*>(A));
+  dnnl::memory b_mem(e.b, c.engine(), const_cast<void*>(B));
   dnnl::memory c_mem(e.c, c.engine(), C);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
   if (key.scaled)
@@ -149,6 +157,22 @@ void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
   thread_local dnnl::stream stream(c.engine());
   e.prim.execute(stream, args);
   stream.wait();
+}
+
+}  // namespace
+
+void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                 float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  gemm_onednn_typed(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                    batch, false);
+}
+
+void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+                      int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, float beta,
+                      float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  gemm_onednn_typed(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                    batch, true);
 }
 
 }  // namespace attend::detail

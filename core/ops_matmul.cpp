@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <optional>
 
+#include "core/bf16_weights.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -120,13 +122,60 @@ void linear_bias_forward(float* y, const float* bias, int64_t R, int64_t N) {
   for (int64_t r = 0; r < R; ++r) std::copy(bias, bias + N, y + r * N);
 }
 
-// dbias: (N) += dy: (R,N) summed over rows (row order fixed: same sum on any thread count)
+// dbias: (N) += dy: (R,N) summed over rows. Blocks of columns go to the threads; each
+// column adds its rows in row order, so the sum is the same on any thread count.
 void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N) {
-  for (int64_t r = 0; r < R; ++r) {
-    const float* row = dy + r * N;
+  constexpr int64_t kColumns = 64;
+  const int64_t blocks = (N + kColumns - 1) / kColumns;
+#pragma omp parallel for schedule(static) if (R * N > (1 << 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * kColumns, j1 = std::min(N, j0 + kColumns);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* row = dy + r * N;
 #pragma omp simd
-    for (int64_t j = 0; j < N; ++j) dbias[j] += row[j];
+      for (int64_t j = j0; j < j1; ++j) dbias[j] += row[j];
+    }
   }
+}
+
+// Round a contiguous f32 tensor to bf16 (same shape).
+Tensor rounded_bf16(const Tensor& x) {
+  Tensor r = Tensor::empty(x.shape(), DType::bf16);
+  const int64_t cols = x.size(-1);
+  convert_to_bf16(r.data_as<bf16>(), x.data(), cols == 0 ? 0 : x.numel() / cols, cols, cols);
+  return r;
+}
+
+// linear() with gemm precision bf16; x: (...,in), w: (out,in) contiguous. x, w and dy are
+// each rounded once; backward keeps the rounded x and w.
+Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
+  const bool has_bias = bias.defined();
+  const Tensor x16 = rounded_bf16(x), w16 = bf16_weight(w);
+  Shape shape = x.shape();
+  shape.back() = out;
+  Tensor y = Tensor::empty(shape);
+  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
+  gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
+                {.rounded = w16.data_as<bf16>()}, in, 0, has_bias ? 1.0f : 0.0f, y.data(), out, 0);
+  std::vector<Tensor> inputs{x, w};
+  if (has_bias) inputs.push_back(bias);
+  return autograd::record("linear", y, std::move(inputs), [x16, w16, R, in, out, has_bias](const Tensor& dy_in,
+                                                                                          Grads& g) {
+    const bool dx = g.wants(0), dw = g.wants(1);
+    const Tensor dy = dy_in.detach().contiguous();
+    if (dx || dw) {
+      const Tensor dy16 = rounded_bf16(dy);
+      const Bf16Operand DY{.rounded = dy16.data_as<bf16>()};
+      if (dx)  // (R,in) += dy @ w
+        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, 1.0f,
+                      g.at(0).data(), in, 0);
+      if (dw)  // (out,in) += dy^T @ x
+        gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, 1.0f,
+                      g.at(1).data(), in, 0);
+    }
+    if (has_bias && g.wants(2)) linear_bias_backward(g.at(2).data(), dy.data(), R, out);
+  });
 }
 
 void check_f32(const char* op, const Tensor& x, const char* name) {
@@ -182,6 +231,9 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
   const Tensor bias = has_bias ? contiguous(bias_in) : Tensor();
   const Operand X = *as_rows(x), W = *as_batched(w);
   const int64_t R = X.rows, in = X.cols, out = W.rows;
+
+  if (gemm_precision() == GemmPrecision::bf16 && x.is_contiguous() && w.is_contiguous())
+    return linear_bf16(x, w, bias);
 
   Shape shape = x.shape();
   shape.back() = out;

@@ -4,30 +4,31 @@
 
 #include "core/broadcast.h"
 #include "core/kernels.h"
+#include "core/kernels_strided.h"
 #include "core/ops.h"
 
 namespace attend {
 namespace {
 
-// dst (contiguous, shape of x) += src (contiguous) viewed through x's layout
-// relative to the base: used by slice backward.
+// dst_view (any strides, no two elements overlapping) += src (contiguous, same shape):
+// the backward of slice and permute. Runs along src's contiguous rows, in parallel
+// when large (each dst element is written by exactly one run).
 void add_into(const Tensor& dst_view, const Tensor& src) {
-  // dst_view may be strided; src is contiguous with the same shape.
-  const int64_t n = src.numel();
-  if (n == 0) return;
-  const int64_t nd = dst_view.dim();
-  std::vector<int64_t> idx(size_t(nd), 0);
+  if (src.numel() == 0) return;
+  const kernels::RunLayout<1> L = kernels::coalesce<1>(src.shape(), {dst_view.strides()});
   float* d = dst_view.data();
   const float* s = src.data();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off = 0;
-    for (int64_t k = 0; k < nd; ++k) off += idx[size_t(k)] * dst_view.strides()[size_t(k)];
-    d[off] += s[i];
-    for (int64_t k = nd - 1; k >= 0; --k) {
-      if (++idx[size_t(k)] < dst_view.shape()[size_t(k)]) break;
-      idx[size_t(k)] = 0;
+  kernels::for_each_run(L, [d, s](int64_t o, const kernels::Offsets<1>& off, int64_t n,
+                                  const kernels::Offsets<1>& st) {
+    float* dp = d + off[0];
+    const float* sp = s + o;
+    if (st[0] == 1) {
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) dp[j] += sp[j];
+    } else {
+      for (int64_t j = 0; j < n; ++j) dp[j * st[0]] += sp[j];
     }
-  }
+  });
 }
 
 }  // namespace
@@ -71,15 +72,18 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
     seen[size_t(dims[i])] = true;
   }
   Shape shape(static_cast<size_t>(nd)), strides(static_cast<size_t>(nd));
-  std::vector<int64_t> inverse(static_cast<size_t>(nd));
   for (int64_t i = 0; i < nd; ++i) {
     shape[size_t(i)] = x.shape()[size_t(dims[size_t(i)])];
     strides[size_t(i)] = x.strides()[size_t(dims[size_t(i)])];
-    inverse[size_t(dims[size_t(i)])] = i;
   }
   Tensor y = make_view(x, shape, strides, x.offset());
-  return autograd::record("permute", y, {x}, [inverse](const Tensor& dy, Grads& g) {
-    if (g.wants(0)) add_into(g.at(0), permute(dy.detach(), inverse).contiguous());
+  return autograd::record("permute", y, {x}, [dims, shape](const Tensor& dy, Grads& g) {
+    if (!g.wants(0)) return;
+    // dx seen through the permutation has dy's shape: add dy into that view, no copy.
+    const Tensor& dx = g.at(0);
+    Shape view_strides(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) view_strides[i] = dx.strides()[size_t(dims[i])];
+    add_into(make_view(dx, shape, view_strides, dx.offset()), dy);
   });
 }
 

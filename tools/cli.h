@@ -25,5 +25,6 @@ Command add_evaluate_command(CLI::App& app);
 Command add_classify_command(CLI::App& app);
 Command add_average_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);  // tools/bench.cpp
 
 }  // namespace attend

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       attend::add_classify_command(app),
       attend::add_average_command(app),
       attend::add_inspect_command(app),
+      attend::add_bench_command(app),
   };
   try {
     app.parse(argc, argv);

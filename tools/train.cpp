@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 #include "core/threads.h"
 #include "data/batcher.h"
@@ -118,7 +119,6 @@ class Trainer {
   Validation validate();
   void validate_and_checkpoint();
   void checkpoint();
-  Tensor loss_sum(const data::Batch& b, float label_smoothing) const;
 
   Config config_;
   TrainFlags flags_;
@@ -204,40 +204,16 @@ void Trainer::prepare_output() {
   save_config(config_, config_path);
 }
 
-Tensor Trainer::loss_sum(const data::Batch& b, float label_smoothing) const {
-  CrossEntropyOptions ce{.label_smoothing = label_smoothing, .ignore_index = data::kPadId,
-                         .reduction = Reduction::sum};
-  if (classifier()) {
-    ce.ignore_index = -100;
-    return cross_entropy(static_cast<const Classifier&>(*model_).forward(b.src), b.labels, ce);
-  }
-  Tensor logits = static_cast<const Seq2Seq&>(*model_).forward(b.src, b.tgt_in);
-  return cross_entropy(logits.reshape({-1, logits.size(-1)}), b.tgt_out.reshape({-1}), ce);
-}
-
 // One optimizer update over the batches of `group`; returns the loss per target token
 // (per example for classifiers).
 double Trainer::update(std::vector<data::Batch>& group) {
-  int64_t units = 0;
-  for (const data::Batch& b : group) units += classifier() ? b.size() : b.tgt_tokens;
-  double total = 0;
-  for (const data::Batch& b : group) {
-    Tensor loss = loss_sum(b, config_.train.label_smoothing);
-    total += loss.item();
-    (loss * (1.0f / float(units))).backward();
-  }
-  const float norm = clip_grad_norm(optimizer_->params(), config_.train.clip_norm);
   const int64_t step = state_.step + 1;
-  optimizer_->set_lr(schedule_(step));
-  if (std::isfinite(norm)) {
-    optimizer_->step();
-  } else {
-    spdlog::warn("step {}: gradient norm is {}; update skipped", step, norm);
-  }
-  optimizer_->zero_grad();
+  const UpdateResult r = training_update(*model_, *optimizer_, group, config_.train.label_smoothing,
+                                         config_.train.clip_norm, schedule_(step));
+  if (!r.applied) spdlog::warn("step {}: gradient norm is {}; update skipped", step, r.grad_norm);
   state_.step = step;
-  last_norm_ = norm;
-  return total / double(units);
+  last_norm_ = r.grad_norm;
+  return r.loss;
 }
 
 Validation Trainer::validate() {
@@ -253,7 +229,7 @@ Validation Trainer::validate() {
   const SearchOptions search{.max_length_a = config_.decode.max_length_a, .max_length_b = config_.decode.max_length_b,
                              .bos_id = data::kBosId, .eos_id = data::kEosId};
   while (auto b = batches.next()) {
-    loss += loss_sum(*b, 0.0f).item();
+    loss += batch_loss_sum(*model_, *b, 0.0f).item();
     if (classifier()) {
       units += b->size();
       Tensor pred = argmax(static_cast<const Classifier&>(*model_).forward(b->src), -1);
@@ -317,6 +293,7 @@ TrainSummary Trainer::run() {
   const TrainConfig& tc = config_.train;
   set_num_threads(tc.threads);
   if (tc.gemm != "auto") set_gemm_backend(parse_gemm_backend(tc.gemm));
+  GemmPrecisionScope precision(parse_gemm_precision(tc.precision));  // bf16: every product, fp32 master weights
   dir_ = config_.output.dir;
   data::make_directories(dir_);
 
@@ -459,6 +436,38 @@ TrainSummary Trainer::run() {
 }
 
 }  // namespace
+
+Tensor batch_loss_sum(const Model& model, const data::Batch& b, float label_smoothing) {
+  CrossEntropyOptions ce{.label_smoothing = label_smoothing, .ignore_index = data::kPadId,
+                         .reduction = Reduction::sum};
+  if (model.config().type == "classifier") {
+    ce.ignore_index = -100;
+    return cross_entropy(model.as<Classifier>().forward(b.src), b.labels, ce);
+  }
+  Tensor logits = model.as<Seq2Seq>().forward(b.src, b.tgt_in);
+  return cross_entropy(logits.reshape({-1, logits.size(-1)}), b.tgt_out.reshape({-1}), ce);
+}
+
+UpdateResult training_update(const Model& model, Optimizer& optimizer, const std::vector<data::Batch>& group,
+                             float label_smoothing, float clip_norm, float lr) {
+  const bool classifier = model.config().type == "classifier";
+  int64_t units = 0;
+  for (const data::Batch& b : group) units += classifier ? b.size() : b.tgt_tokens;
+  UpdateResult r;
+  double total = 0;
+  for (const data::Batch& b : group) {
+    Tensor loss = batch_loss_sum(model, b, label_smoothing);
+    total += loss.item();
+    (loss * (1.0f / float(units))).backward();
+  }
+  r.loss = total / double(units);
+  r.grad_norm = clip_grad_norm(optimizer.params(), clip_norm);
+  optimizer.set_lr(lr);
+  r.applied = std::isfinite(r.grad_norm);
+  if (r.applied) optimizer.step();
+  optimizer.zero_grad();
+  return r;
+}
 
 TrainSummary train(const Config& config, const TrainFlags& flags) { return Trainer(config, flags).run(); }
 

@@ -15,6 +15,9 @@
 #include <cstdint>
 #include <string>
 
+#include "data/batcher.h"
+#include "models/model.h"
+#include "optim/optimizer.h"
 #include "tools/config.h"
 
 namespace attend {
@@ -39,6 +42,22 @@ struct TrainSummary {
 };
 
 TrainSummary train(const Config& config, const TrainFlags& flags = {});
+
+// The label-smoothed cross-entropy of one batch, summed over its target tokens (over
+// its examples for a classifier); padding targets count nothing.
+Tensor batch_loss_sum(const Model& model, const data::Batch& batch, float label_smoothing);
+
+struct UpdateResult {
+  double loss = 0;       // per target token (per example for classifiers)
+  float grad_norm = 0;   // before clipping
+  bool applied = false;  // false: the norm was not finite and the update was skipped
+};
+
+// One optimizer update, the training step train() runs (and `attend bench` times):
+// each batch's loss sum / all batches' units -> backward; clip to clip_norm (0 = no
+// clipping); step at learning rate lr unless the gradient norm is not finite; zero_grad.
+UpdateResult training_update(const Model& model, Optimizer& optimizer, const std::vector<data::Batch>& group,
+                             float label_smoothing, float clip_norm, float lr);
 
 // Asks a running train() to stop after the current step (what SIGINT does).
 void request_training_stop();

@@ -121,12 +121,23 @@ TEST(Autograd, BackwardOnTensorWithoutGradThrows) {
 TEST(Autograd, GraphIsFreedAfterBackward) {
   Tensor x = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad();
   Tensor h = scale(x, 2);
-  std::weak_ptr<TensorImpl> h_impl = h.impl_ptr();
+  std::weak_ptr<Node> h_node = h.impl()->grad_fn;
   Tensor y = scale(h, 2);
   h = Tensor();
-  EXPECT_FALSE(h_impl.expired());  // kept alive by y's node
+  EXPECT_FALSE(h_node.expired());  // kept alive by y's node
   y.backward(Tensor::ones({3}));
-  EXPECT_TRUE(h_impl.expired());  // released once the node ran
+  EXPECT_TRUE(h_node.expired());  // released once the node ran
+}
+
+TEST(Autograd, GraphKeepsOnlyWhatClosuresCapture) {
+  Tensor x = Tensor::from_vector({1, 2, 3}, {3}).set_requires_grad();
+  Tensor h = scale(x, 2);
+  std::weak_ptr<TensorImpl> h_impl = h.impl_ptr();
+  Tensor y = scale(h, 3);  // scale's closure captures no tensor
+  h = Tensor();
+  EXPECT_TRUE(h_impl.expired());  // its data is gone before backward
+  y.backward(Tensor::ones({3}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{6, 6, 6}));
 }
 
 TEST(Autograd, ViewsSendGradientsBack) {

@@ -1,0 +1,182 @@
+#!/bin/bash
+# attend vs the PyTorch peer (../shared/bench/torch_transformer.py), side by side on the
+# same workloads, alternating A B A B ... so that a busy moment of this shared machine
+# hits both. Writes a table of medians and ratios into docs/benchmarks.md between the
+# "compare.sh" markers; this table is the only place a speed claim is made.
+#
+#   bench/compare.sh                 # every workload, 3 rounds (~10 minutes)
+#   ROUNDS=5 bench/compare.sh        # more rounds
+#   WORKLOADS="train-small-fp32 infer-base-bf16" bench/compare.sh   # a subset
+#   NO_DOC=1 bench/compare.sh        # print the table only
+#
+# Needs: a built attend (build/tools/attend; BUILD=dir to use another build), Debian's
+# python3-torch, python3-numpy, libopenblas0-openmp and libtcmalloc-minimal4 (installed
+# with apt-get when missing). The peer runs through ../shared/bench/torch_env.sh, its tuned
+# environment (OpenMP OpenBLAS, tcmalloc), with OPENBLAS_CORETYPE unset so that the script
+# picks its Cooperlake AVX-512 kernels (this machine exports Haswell, which is slower).
+# Both programs run with OMP_WAIT_POLICY=passive (override: OMP_WAIT_POLICY=active ...):
+# on this shared 2-core machine, OpenMP threads that spin at each barrier while another
+# job holds a core make both programs 2-5x slower at random; passive waiting keeps the
+# figures stable under load and costs little when the machine is idle.
+set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${SHARED:-$ROOT/../shared}
+[ -d "$SHARED/bench" ] || SHARED=/work/shared
+PEER_DIR=$SHARED/bench
+ATTEND=${ATTEND:-${BUILD:-$ROOT/build}/tools/attend}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+DOC=$ROOT/docs/benchmarks.md
+PY=/usr/bin/python3
+OUT=$(mktemp -d /tmp/attend-compare.XXXXXX)
+
+[ -x "$ATTEND" ] || { echo "compare.sh: $ATTEND not found; build first (scripts/build.sh)" >&2; exit 1; }
+[ -f "$PEER_DIR/torch_transformer.py" ] || { echo "compare.sh: no peer at $PEER_DIR" >&2; exit 1; }
+
+# --- the peer's packages (apt only) -------------------------------------------------
+missing=()
+$PY -c 'import torch, numpy' 2>/dev/null || missing+=(python3-torch python3-numpy)
+[ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0 ] || missing+=(libopenblas0-openmp)
+[ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 ] || missing+=(libtcmalloc-minimal4)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "compare.sh: installing ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >&2
+fi
+
+# --- workloads: name -> common flags (both programs take them) ------------------------
+# Steps are cut from the defaults where a step is long, to keep the whole run < 15 min.
+declare -A FLAGS=(
+  [train-small-fp32]="--preset small --mode train --steps 5 --warmup 2"
+  [train-small-bf16]="--preset small --mode train --steps 5 --warmup 2"
+  [train-base-fp32]="--preset base --mode train --steps 3 --warmup 1"
+  [train-base-bf16]="--preset base --mode train --steps 3 --warmup 1"
+  [infer-small-fp32]="--preset small --mode infer --steps 5 --warmup 2"
+  [infer-small-bf16]="--preset small --mode infer --steps 5 --warmup 2"
+  [infer-base-fp32]="--preset base --mode infer --steps 3 --warmup 1"
+  [infer-base-bf16]="--preset base --mode infer --steps 3 --warmup 1"
+)
+ALL="train-small-fp32 train-small-bf16 train-base-fp32 train-base-bf16 infer-small-fp32 infer-small-bf16 infer-base-fp32 infer-base-bf16"
+WORKLOADS=${WORKLOADS:-$ALL}
+# Memory against length (train small, one step each): source and target length.
+LENGTHS=${LENGTHS:-"30 60 120"}
+
+run_attend() {  # workload round -> one JSON line in $OUT
+  local w=$1 r=$2 prec=${1##*-}
+  OMP_NUM_THREADS=$THREADS "$ATTEND" bench ${FLAGS[$w]} --threads "$THREADS" --precision "$prec" \
+    2>"$OUT/$w.attend.$r.log" | tail -n 1 >"$OUT/$w.attend.$r.json"
+}
+run_peer() {
+  local w=$1 r=$2 prec=${1##*-} bf=
+  [ "$prec" = bf16 ] && bf=--bf16
+  env -u OPENBLAS_CORETYPE "$PEER_DIR/torch_env.sh" $PY "$PEER_DIR/torch_transformer.py" ${FLAGS[$w]} \
+    --threads "$THREADS" $bf 2>"$OUT/$w.peer.$r.log" | sed -n 's/^RESULT //p' >"$OUT/$w.peer.$r.json"
+}
+
+start=$(date +%s)
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "compare.sh: rounds $ROUNDS, threads $THREADS, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load $load, results in $OUT" >&2
+for w in $WORKLOADS; do
+  [ -n "${FLAGS[$w]:-}" ] || { echo "compare.sh: unknown workload $w (valid: $ALL)" >&2; exit 1; }
+  for r in $(seq 1 "$ROUNDS"); do
+    # alternate which goes first, so neither always follows the other
+    if [ $((r % 2)) -eq 1 ]; then run_attend "$w" "$r"; run_peer "$w" "$r"; else run_peer "$w" "$r"; run_attend "$w" "$r"; fi
+    echo "  $w round $r: attend $(grep -o '"tgt_tokens_per_s": *[0-9.]*' "$OUT/$w.attend.$r.json" | grep -o '[0-9.]*$')" \
+         "peer $(grep -o '"tgt_tokens_per_s": *[0-9.]*' "$OUT/$w.peer.$r.json" | grep -o '[0-9.]*$') tok/s" >&2
+  done
+done
+for len in $LENGTHS; do
+  [ "${MEMORY:-1}" = 1 ] || break
+  OMP_NUM_THREADS=$THREADS "$ATTEND" bench --preset small --mode train --steps 1 --warmup 1 --src-len "$len" \
+    --tgt-len "$len" --threads "$THREADS" 2>/dev/null | tail -n 1 >"$OUT/mem-$len.attend.json"
+  env -u OPENBLAS_CORETYPE "$PEER_DIR/torch_env.sh" $PY "$PEER_DIR/torch_transformer.py" --preset small --mode train \
+    --steps 1 --warmup 1 --src-len "$len" --tgt-len "$len" --threads "$THREADS" 2>/dev/null |
+    sed -n 's/^RESULT //p' >"$OUT/mem-$len.peer.json"
+done
+end=$(date +%s)
+
+# --- the table --------------------------------------------------------------------------
+TABLE=$OUT/table.md
+$PY - "$OUT" "$ROUNDS" "$THREADS" "$load" "$((end - start))" "$WORKLOADS" "${MEMORY:-1}" "$LENGTHS" "$OMP_WAIT_POLICY" \
+  "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" >"$TABLE" <<'EOF'
+import json, statistics, sys, datetime, os
+out, rounds, threads, load, secs, workloads, memory, lengths, policy, commit = sys.argv[1:]
+rounds = int(rounds)
+goal = {"fp32": 1.5, "bf16": 2.0}
+
+def runs(w, who):
+    res = []
+    for r in range(1, rounds + 1):
+        p = f"{out}/{w}.{who}.{r}.json"
+        try:
+            res.append(json.load(open(p)))
+        except Exception:
+            pass
+    return res
+
+def med(rs, key):
+    v = [r[key] for r in rs if r.get(key) is not None]
+    return statistics.median(v) if v else None
+
+print(f"Measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC at commit {commit}, {threads} threads, "
+      f"OMP_WAIT_POLICY={policy} for both, "
+      f"{rounds} alternating rounds per workload (median of each program's rounds; each round's figure is "
+      f"itself the median of its timed steps), 1-minute load {load} at the start, {int(secs) // 60} min "
+      f"{int(secs) % 60} s in all.\n")
+print("| workload | attend tok/s | PyTorch tok/s | attend / PyTorch | goal | met? | attend GFLOP/s | attend peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
+print("|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|")
+unmet = []
+for w in workloads.split():
+    mode, preset, prec = w.split("-")
+    a, p = runs(w, "attend"), runs(w, "peer")
+    ta, tp = med(a, "tgt_tokens_per_s"), med(p, "tgt_tokens_per_s")
+    ra, rp = med(a, "peak_rss_mib"), med(p, "peak_rss_mib")
+    ratio = ta / tp if ta and tp else None
+    met = ratio is not None and ratio >= goal[prec]
+    name = f"{'train' if mode == 'train' else 'greedy decode'} {preset} {prec}"
+    if ratio is not None and not met:
+        unmet.append(f"{name}: {ratio:.2f}x, goal {goal[prec]}x (attend needs {goal[prec] / ratio:.2f}x its speed)")
+    gf = med(a, "achieved_gflops")
+    rss_ratio = ra / rp if ra and rp else None
+    rss_cell = f"{rss_ratio:.2f}" + (("" if rss_ratio <= 0.6 else " (goal ≤ 0.6)") if mode == "train" else "") if rss_ratio else "–"
+    f = lambda x, d=0: f"{x:.{d}f}" if x is not None else "–"
+    print(f"| {name} | {f(ta)} | {f(tp)} | {f(ratio, 2)}× | ≥ {goal[prec]}× | {'yes' if met else 'no'} | "
+          f"{f(gf, 1) if gf else '–'} | {f(ra)} | {f(rp)} | {rss_cell} |")
+print()
+if unmet:
+    print("Not met yet: " + "; ".join(unmet) + ".\n")
+else:
+    print("Every speed goal in the table is met.\n")
+if memory == "1":
+    print("Peak RSS of training (train small fp32, batch 64, one step after one warm-up) against sentence length:\n")
+    print("| source = target length | attend MiB | PyTorch MiB | ratio | attend tok/s | PyTorch tok/s |")
+    print("|--:|--:|--:|--:|--:|--:|")
+    for n in lengths.split():
+        try:
+            a = json.load(open(f"{out}/mem-{n}.attend.json")); p = json.load(open(f"{out}/mem-{n}.peer.json"))
+            print(f"| {n} | {a['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {a['peak_rss_mib'] / p['peak_rss_mib']:.2f} | "
+                  f"{a['tgt_tokens_per_s']:.0f} | {p['tgt_tokens_per_s']:.0f} |")
+        except Exception as e:
+            print(f"| {n} | – | – | – | – | – |")
+    print()
+EOF
+cat "$TABLE"
+
+if [ -z "${NO_DOC:-}" ]; then
+  BEGIN='<!-- compare.sh: begin (generated; do not edit by hand) -->'
+  END='<!-- compare.sh: end -->'
+  $PY - "$DOC" "$TABLE" "$BEGIN" "$END" <<'EOF'
+import sys
+doc, table, begin, end = sys.argv[1:]
+text = open(doc).read()
+body = begin + "\n" + open(table).read() + end
+if begin in text and end in text:
+    text = text[:text.index(begin)] + body + text[text.index(end) + len(end):]
+else:
+    text = text.rstrip("\n") + "\n\n## attend vs PyTorch (bench/compare.sh)\n\n" + body + "\n"
+open(doc, "w").write(text)
+EOF
+  echo "compare.sh: table written to $DOC" >&2
+fi

@@ -1,0 +1,64 @@
+// bf16 weights for linear(): rounded for the forward product and for dx, and cached
+// (rounded once) while a Bf16WeightCache lives.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/bf16_weights.h"
+#include "core/gemm_bf16.h"
+#include "core/ops.h"
+
+using namespace attend;
+
+namespace {
+const float kOff = 1.0f + std::ldexp(1.0f, -10);  // not a bf16: rounds to 1
+}
+
+TEST(Bf16Weights, LinearBackwardUsesTheRoundedWeightForDx) {
+  GemmPrecisionScope bf16(GemmPrecision::bf16);
+  Tensor x = Tensor::from_vector({2.0f}, {1, 1}).set_requires_grad(true);
+  Tensor w = Tensor::from_vector({kOff}, {1, 1}).set_requires_grad(true);
+  Tensor y = linear(x, w);
+  EXPECT_EQ(y.item(), 2.0f);
+  y.backward();
+  EXPECT_EQ(x.grad().item(), 1.0f);  // dy @ bf16(w) = 1 * 1
+  EXPECT_EQ(w.grad().item(), 2.0f);  // dy^T @ x
+}
+
+TEST(Bf16Weights, RoundsEachElementToNearestEven) {
+  Tensor w = Tensor::from_vector({kOff, -3.0f, 1.0f + 3 * std::ldexp(1.0f, -8), 0.0f}, {2, 2});
+  Tensor r = bf16_weight(w);
+  ASSERT_EQ(r.dtype(), DType::bf16);
+  ASSERT_EQ(r.shape(), w.shape());
+  const bf16* p = r.data_as<bf16>();
+  EXPECT_EQ(from_bf16(p[0]), 1.0f);
+  EXPECT_EQ(from_bf16(p[1]), -3.0f);
+  EXPECT_EQ(from_bf16(p[2]), 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_EQ(from_bf16(p[3]), 0.0f);
+}
+
+TEST(Bf16Weights, CacheRoundsAWeightOnceWhileItLives) {
+  GemmPrecisionScope bf16(GemmPrecision::bf16);
+  Tensor x = Tensor::from_vector({1.0f}, {1, 1});
+  Tensor w = Tensor::from_vector({2.0f}, {1, 1});
+  {
+    Bf16WeightCache cache;
+    EXPECT_EQ(linear(x, w).item(), 2.0f);
+    EXPECT_EQ(Bf16WeightCache::size(), 1);
+    w.fill_(4.0f);  // not seen: the cached copy is used (weights must not change in a cache's life)
+    EXPECT_EQ(linear(x, w).item(), 2.0f);
+    EXPECT_EQ(Bf16WeightCache::size(), 1);
+  }
+  EXPECT_EQ(Bf16WeightCache::size(), 0);
+  EXPECT_EQ(linear(x, w).item(), 4.0f);  // without a cache, rounded afresh each call
+}
+
+TEST(Bf16Weights, NonContiguousInputIsAnError) {
+  Tensor w = Tensor::zeros({2, 3}).transpose(0, 1);
+  try {
+    bf16_weight(w);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("need a contiguous f32 tensor"), std::string::npos) << e.what();
+  }
+}
