@@ -1,7 +1,6 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
-#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -13,14 +12,8 @@ namespace attend {
 namespace {
 
 std::mutex g_mutex;
-std::map<size_t, std::vector<void*>> g_free;  // size class -> blocks
-std::unordered_map<void*, size_t> g_larger;    // blocks in use that came from a larger class
+std::unordered_map<size_t, std::vector<void*>> g_free;  // size class -> blocks
 AllocatorStats g_stats;
-
-// A request may take a cached block of up to this many times its class when its own
-// class has none: blocks freed by one shape serve another instead of the allocator
-// holding both (a base training step's held memory 1651 -> 1473 MiB).
-constexpr size_t kMaxReuseFactor = 2;
 
 }  // namespace
 
@@ -39,16 +32,13 @@ void* CachingAllocator::allocate(size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     g_stats.allocations++;
-    auto it = g_free.lower_bound(size);
-    while (it != g_free.end() && it->second.empty() && it->first <= size * kMaxReuseFactor) ++it;
-    if (it != g_free.end() && !it->second.empty() && it->first <= size * kMaxReuseFactor) {
-      const size_t block = it->first;
+    auto it = g_free.find(size);
+    if (it != g_free.end() && !it->second.empty()) {
       void* p = it->second.back();
       it->second.pop_back();
-      if (block != size) g_larger[p] = block;
       g_stats.cache_hits++;
-      g_stats.bytes_cached -= int64_t(block);
-      g_stats.bytes_in_use += int64_t(block);
+      g_stats.bytes_cached -= int64_t(size);
+      g_stats.bytes_in_use += int64_t(size);
       if (g_stats.bytes_in_use > g_stats.peak_bytes_in_use) g_stats.peak_bytes_in_use = g_stats.bytes_in_use;
       return p;
     }
@@ -67,15 +57,8 @@ void* CachingAllocator::allocate(size_t bytes) {
 
 void CachingAllocator::release(void* ptr, size_t bytes) {
   if (!ptr) return;
-  size_t size = round_size(bytes);
+  const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (!g_larger.empty()) {
-    auto it = g_larger.find(ptr);
-    if (it != g_larger.end()) {
-      size = it->second;
-      g_larger.erase(it);
-    }
-  }
   g_free[size].push_back(ptr);
   g_stats.bytes_in_use -= int64_t(size);
   g_stats.bytes_cached += int64_t(size);

@@ -1,7 +1,6 @@
 // Caching allocator for tensor storage: 64-byte aligned blocks, rounded up to size
 // classes, kept on free lists when released so that training, which allocates the
-// same shapes every step, reuses them instead of going back to the system. A request
-// whose class has no free block takes one of a larger class (up to twice its size).
+// same shapes every step, reuses them instead of going back to the system.
 //
 //   void* p = allocator().allocate(bytes);   ...   allocator().release(p, bytes);
 //
