@@ -39,6 +39,11 @@ class SingleThreadScope {
   int saved_;
 };
 
+// Batches of products this small (decoding attention: one query row against the K/V
+// cache of each sentence and head) cost oneDNN more to set up than to compute; they run
+// on plain loops in fp32, in parallel over the batch.
+constexpr int64_t kTinyRows = 4, kTinyMinBatch = 8, kTinyMaxK = 512, kTinyMaxN = 2048;
+
 std::atomic<int> g_backend{-1};  // -1: not chosen yet
 std::atomic<int64_t> g_calls{0};
 
@@ -67,6 +72,40 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, int64_t st
       else if (beta != 1.0f)
         for (int64_t j = 0; j < N; ++j) row[j] *= beta;
     }
+}
+
+// gemm() for M <= kTinyRows: per batch, row i of C from row i of op(A) with dot
+// products (B transposed: its rows are B's columns) or a sum of B's rows.
+void gemm_tiny(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+               int64_t ldc, int64_t stride_c, int64_t batch) {
+#pragma omp parallel for schedule(static) if (batch * M * N * K >= kSingleThreadWork)
+  for (int64_t p = 0; p < batch; ++p) {
+    const float* a = A + p * stride_a;
+    const float* b = B + p * stride_b;
+    for (int64_t i = 0; i < M; ++i) {
+      float* c = C + p * stride_c + i * ldc;
+      const float* ai = a + (trans_a ? i : i * lda);
+      const int64_t ak = trans_a ? lda : 1;  // step between A(i, k) and A(i, k+1)
+      if (trans_b) {
+        for (int64_t j = 0; j < N; ++j) {
+          const float* bj = b + j * ldb;
+          float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t k = 0; k < K; ++k) acc += ai[k * ak] * bj[k];
+          c[j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[j]);
+        }
+      } else {
+        for (int64_t j = 0; j < N; ++j) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        for (int64_t k = 0; k < K; ++k) {
+          const float s = alpha * ai[k * ak];
+          const float* bk = b + k * ldb;
+#pragma omp simd
+          for (int64_t j = 0; j < N; ++j) c[j] += s * bk[j];
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -128,7 +167,10 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
   SingleThreadScope single(M * N * K * batch < kSingleThreadWork);
   const bool profiling = profile::enabled();
   const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  if (precision == GemmPrecision::bf16)
+  if (M <= kTinyRows && batch >= kTinyMinBatch && K <= kTinyMaxK && N <= kTinyMaxN && A_rounded == nullptr &&
+      B_rounded == nullptr)
+    gemm_tiny(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
+  else if (precision == GemmPrecision::bf16)
     detail::gemm_bf16_rounded(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                               stride_c, batch, A_rounded, B_rounded);
   else if (gemm_backend() == GemmBackend::onednn)

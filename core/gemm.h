@@ -8,7 +8,9 @@
 // The backend is ATTEND_GEMM=onednn|openblas from the environment, or set_gemm_backend()
 // (the config calls it); the default is the one that measured faster here (docs/benchmarks.md).
 // With beta == 0, C is not read (it may hold garbage or NaN). Products of fewer than
-// ~64^3 multiply-adds run on one thread (cheaper than waking a second).
+// ~64^3 multiply-adds run on one thread (cheaper than waking a second). Batches (>= 8)
+// of products with at most 4 rows (decoding attention) run on plain fp32 loops, whatever
+// the backend and precision: oneDNN's per-call setup costs more than they do.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 // (so every matmul and linear, forward and backward) rounds its two f32 operands to
 // bf16 (round to nearest even) and multiplies them on oneDNN with f32 accumulation and
 // an f32 result; weights, gradients, optimizer state and every other op stay f32.
+// Batches of tiny products (at most 4 rows: decoding attention) stay fp32 (core/gemm.h).
 // train.precision and `attend bench --precision` set it.
 //
 //   set_gemm_precision(GemmPrecision::bf16);     // process-wide, until set back
