@@ -120,6 +120,8 @@ void describe(config::Fields& f, TrainConfig& t) {
   f.field("max_steps", t.max_steps);
   f.field("max_epochs", t.max_epochs);
   f.check(t.max_steps > 0 || t.max_epochs > 0, "max_epochs", "must be > 0 when max_steps is 0");
+  f.field("max_minutes", t.max_minutes);
+  f.check(t.max_minutes >= 0, "max_minutes", "must be >= 0 (0 = no time limit)");
   f.field("valid_every", t.valid_every);
   f.field("log_every", t.log_every);
   f.check(t.log_every > 0, "log_every", "must be > 0");

@@ -29,6 +29,7 @@ struct TrainConfig {
   float clip_norm = 0.0f;        // 0 = no clipping
   int64_t max_steps = 0;         // 0 = until max_epochs
   int64_t max_epochs = 20;
+  double max_minutes = 0;        // stop after this much training time (summed over resumes); 0 = no limit
   int64_t valid_every = 1000;    // steps; validation also runs at each epoch end
   int64_t log_every = 100;       // steps
   int64_t patience = 10;         // validations without improvement before stopping; 0 = never

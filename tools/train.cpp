@@ -80,7 +80,7 @@ void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::st
 // Keys a resumed run may change: how long and how often, not what is trained.
 bool resumable_change(const std::string& key) {
   static const std::vector<std::string> keys = {
-      "train.max_steps", "train.max_epochs", "train.valid_every", "train.log_every", "train.patience",
+      "train.max_steps", "train.max_epochs", "train.max_minutes", "train.valid_every", "train.log_every", "train.patience",
       "train.keep_last", "train.threads", "train.gemm", "train.valid_bleu_max_sentences", "output.dir"};
   if (key.rfind("decode.", 0) == 0) return true;
   return std::find(keys.begin(), keys.end(), key) != keys.end();
@@ -119,6 +119,8 @@ class Trainer {
   Validation validate();
   void validate_and_checkpoint();
   void checkpoint();
+  // Wall time of training so far: the runs before a resume plus this one.
+  double training_seconds() const { return resumed_seconds_ + seconds_since(start_); }
 
   Config config_;
   TrainFlags flags_;
@@ -137,6 +139,8 @@ class Trainer {
   int64_t resume_step_ = -1;
   int64_t last_checkpoint_ = -1;
   float last_norm_ = 0;
+  Clock::time_point start_ = Clock::now();
+  double resumed_seconds_ = 0;
 };
 
 void Trainer::load_data() {
@@ -257,6 +261,7 @@ void Trainer::checkpoint() {
   state_.batcher = batcher_->position().to_json();
   state_.rng_seed = model_->generator().seed();
   state_.rng_counter = model_->generator().counter();
+  state_.elapsed_seconds = training_seconds();
   save_checkpoint(dir_, *model_, *optimizer_, state_, config_.train.keep_last);
   last_checkpoint_ = state_.step;
 }
@@ -289,7 +294,8 @@ void Trainer::validate_and_checkpoint() {
 }
 
 TrainSummary Trainer::run() {
-  const auto start = Clock::now();
+  start_ = Clock::now();
+  const auto start = start_;
   const TrainConfig& tc = config_.train;
   set_num_threads(tc.threads);
   if (tc.gemm != "auto") set_gemm_backend(parse_gemm_backend(tc.gemm));
@@ -317,6 +323,7 @@ TrainSummary Trainer::run() {
     batcher_->restore(data::BatchPosition::from_json(state_.batcher));
     model_->generator().set_state(state_.rng_seed, state_.rng_counter);
     last_checkpoint_ = state_.step;
+    resumed_seconds_ = state_.elapsed_seconds;
     log_->event({{"event", "resume"}, {"step", state_.step}},
                 fmt::format("resuming from {} (step {}, epoch {})", checkpoint_dir(dir_, state_.step), state_.step,
                             batcher_->position().epoch + 1));
@@ -343,6 +350,12 @@ TrainSummary Trainer::run() {
   std::vector<data::Batch> group;
   while (!(tc.max_steps > 0 && state_.step >= tc.max_steps)) {
     if (tc.max_steps == 0 && batcher_->position().epoch >= tc.max_epochs) break;
+    if (tc.max_minutes > 0 && training_seconds() >= tc.max_minutes * 60) {
+      summary_.time_limited = true;
+      log_->info(fmt::format("time limit: {} of training (train.max_minutes {})",
+                             format_duration(training_seconds()), tc.max_minutes));
+      break;
+    }
     group.clear();
     bool epoch_end = false;
     while (int64_t(group.size()) < tc.accumulate) {
@@ -364,7 +377,8 @@ TrainSummary Trainer::run() {
       window_loss += loss;
       window_steps += 1;
       const double elapsed = seconds_since(start);
-      const double eta = elapsed / double(state_.step - first_step) * double(total_steps - state_.step);
+      double eta = elapsed / double(state_.step - first_step) * double(total_steps - state_.step);
+      if (tc.max_minutes > 0) eta = std::max(0.0, std::min(eta, tc.max_minutes * 60 - training_seconds()));
       log_->progress(fmt::format("step {}/{} | epoch {} | loss {:.3f} | lr {:.2e} | {:.0f} tok/s | {} | ETA {}",
                                  state_.step, total_steps, batcher_->position().epoch + 1, loss, optimizer_->lr(),
                                  double(window_tokens) / seconds_since(window_start), format_duration(elapsed),

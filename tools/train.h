@@ -35,6 +35,7 @@ struct TrainSummary {
   int64_t best_step = -1;
   bool interrupted = false;      // stopped by a signal
   bool early_stopped = false;
+  bool time_limited = false;     // stopped by train.max_minutes
   double seconds = 0;            // this run's wall time
   double target_tokens_per_second = 0;
   int64_t peak_rss_mib = 0;

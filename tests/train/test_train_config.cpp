@@ -104,6 +104,8 @@ TEST(RunConfig, UnknownValueListsTheValidOnes) {
 TEST(RunConfig, BrokenRulesNameTheKey) {
   EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {accumulate: 0}\n"),
                   "train.accumulate: must be >= 1, got '0' at line 2, column 21");
+  EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {max_minutes: -5}\n"),
+                  "train.max_minutes: must be >= 0 (0 = no time limit), got '-5' at line 2, column 22");
   EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {label_smoothing: 1.5}\n"),
                   "train.label_smoothing: must be in [0, 1), got '1.5'");
   EXPECT_CONTAINS(parse_error("output: {dir: run}\ntrain: {schedule: {name: cosine, warmup_steps: 100}}\n"),

@@ -97,6 +97,29 @@ TEST_F(ResumeTest, ResumeMayChangeHowLongAndHowOften) {
   EXPECT_EQ(s.steps, 5);
 }
 
+TEST_F(ResumeTest, MaxMinutesStopsTheRunWithACheckpointAndCountsTimeAcrossResumes) {
+  // 3 ms for the whole run (setup included): it stops within its first steps, validated
+  // and checkpointed, long before max_steps.
+  const TrainSummary first = train(config("a", {"train.max_steps=100000", "train.max_minutes=0.00005"}));
+  EXPECT_TRUE(first.time_limited);
+  EXPECT_FALSE(first.interrupted);
+  EXPECT_LT(first.steps, 100000);
+  EXPECT_EQ(list_checkpoints(path("a")), std::vector<int64_t>{first.steps});
+  EXPECT_TRUE(fs::exists(path("a") + "/model.safetensors"));
+
+  // The checkpoint carries the time used, so a resume under the same limit trains no further.
+  const TrainSummary again = train(config("a", {"train.max_steps=100000", "train.max_minutes=0.00005"}));
+  EXPECT_TRUE(again.time_limited);
+  EXPECT_EQ(again.steps, first.steps);
+  EXPECT_TRUE(again.losses.empty());
+
+  // A larger limit is a resumable change and continues the run.
+  const TrainSummary more = train(config("a", {"train.max_steps=" + std::to_string(first.steps + 2),
+                                               "train.max_minutes=60"}));
+  EXPECT_FALSE(more.time_limited);
+  EXPECT_EQ(more.steps, first.steps + 2);
+}
+
 TEST_F(ResumeTest, ResumeFlagWithoutACheckpointFails) {
   const std::string message = error_of([&] { train(config("a", {"train.max_steps=3"}), {.resume = true, .command_hint = ""}); });
   EXPECT_NE(message.find("--resume: no checkpoint in " + path("a") + "/checkpoints"), std::string::npos) << message;
