@@ -21,6 +21,7 @@ struct DecodeFlags {
   std::optional<float> length_penalty, max_length_a;
   std::optional<int> max_length_b;
   std::optional<int64_t> batch_tokens;
+  std::optional<std::string> precision;
   bool no_unk = false;
   int threads = 0;
   // The model's decode: defaults with the given flags on top; sets the thread count.

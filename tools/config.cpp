@@ -144,6 +144,7 @@ void describe(config::Fields& f, DecodeConfig& d) {
   f.field("max_length_b", d.max_length_b);
   f.field("batch_tokens", d.batch_tokens);
   f.check(d.batch_tokens > 0, "batch_tokens", "must be > 0");
+  f.choice("precision", d.precision, {"fp32", "bf16"});
 }
 
 void describe(config::Fields& f, OutputConfig& o) { f.path("dir", o.dir, config::required); }

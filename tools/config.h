@@ -47,6 +47,7 @@ struct DecodeConfig {
   float max_length_a = 1.2f;    // max target length = a * source length + b
   int max_length_b = 10;
   int64_t batch_tokens = 4096;  // decoder rows x source tokens per decoding batch (a sentence counts beam times)
+  std::string precision = "fp32";  // fp32 | bf16 matrix products (weights rounded to bf16 once)
 };
 
 struct OutputConfig {

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
+#include "core/bf16_weights.h"
 #include "core/ops.h"
 #include "data/tokenizer.h"
 #include "layers/attention.h"
@@ -23,6 +25,7 @@ TranslateOptions translate_options_from(const Config& config) {
               .eos_id = data::kEosId,
               .unk_id = data::kUnkId};
   o.batch_tokens = d.batch_tokens;
+  o.precision = parse_gemm_precision(d.precision);
   return o;
 }
 
@@ -122,6 +125,9 @@ std::vector<Translation> Translator::translate(const std::vector<std::string>& l
   }
   const int64_t empty = int64_t(lines.size() - sources.size());
   std::vector<std::vector<Hypothesis>> found;
+  GemmPrecisionScope precision(options_.precision);
+  std::optional<Bf16WeightCache> bf16_weights;  // bf16: each weight rounded once for the whole input
+  if (options_.precision == GemmPrecision::bf16) bf16_weights.emplace();
   if (!sources.empty())
     found = decode_all(model_.model->as<Seq2Seq>(), sources, options_.search, options_.batch_tokens,
                        [&](int64_t done, int64_t) {
@@ -188,6 +194,8 @@ void add_decode_flags(CLI::App* cmd, DecodeFlags& f) {
   cmd->add_option("--batch-tokens", f.batch_tokens, "decoder rows x source tokens per batch, a sentence counting beam times (default: decode.batch_tokens)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-unk", f.no_unk, "never produce <unk>");
+  cmd->add_option("--precision", f.precision, "fp32, or bf16 matrix products with fp32 accumulation (default: decode.precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--threads", f.threads, "threads; 0 = all cores")->check(CLI::NonNegativeNumber);
 }
 
@@ -200,6 +208,7 @@ TranslateOptions DecodeFlags::apply(const Config& config) const {
   if (max_length_b) o.search.max_length_b = *max_length_b;
   if (batch_tokens) o.batch_tokens = *batch_tokens;
   o.search.allow_unk = !no_unk;
+  if (precision) o.precision = parse_gemm_precision(*precision);
   return o;
 }
 

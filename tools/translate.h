@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/gemm_bf16.h"
 #include "models/search.h"
 #include "tools/model_dir.h"
 
@@ -31,6 +32,7 @@ struct TranslateOptions {
   bool attention = false;       // keep the attention matrix of the best hypothesis
   int attention_layer = -1;     // decoder layer for the matrix, 0-based; -1 = last
   int attention_head = -1;      // head; -1 = average over heads
+  GemmPrecision precision = GemmPrecision::fp32;  // bf16: products in bf16, each weight rounded once
 };
 
 // The decode: section of a run config as search options (beam, length penalty, max length).

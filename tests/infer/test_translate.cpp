@@ -195,6 +195,43 @@ TEST(TranslateCommand, BadAttentionHeadIsAnError) {
       << last_error();
 }
 
+TEST(Translate, Bf16DecodingRoundsTheProductsAndStaysCloseToFp32) {
+  const LoadedModel m = load_model_dir(seq2seq_dir());
+  TranslateOptions o = translate_options_from(m.config);
+  o.search.beam = 3;
+  o.search.nbest = 3;
+  const std::vector<std::string> lines = {"Ein Hund läuft.", "Die Frau isst.", "Der Junge spielt im Park."};
+  const std::vector<Translation> fp32 = Translator(m, o).translate(lines);
+  o.precision = GemmPrecision::bf16;
+  const std::vector<Translation> bf16 = Translator(m, o).translate(lines);
+  EXPECT_EQ(gemm_precision(), GemmPrecision::fp32);  // the process-wide setting is restored
+
+  bool any_differs = false;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    ASSERT_EQ(bf16[i].nbest.size(), fp32[i].nbest.size()) << lines[i];
+    EXPECT_EQ(bf16[i].nbest[0].text, fp32[i].nbest[0].text) << lines[i];  // the toy model is confident
+    for (size_t k = 0; k < fp32[i].nbest.size(); ++k) {
+      if (bf16[i].nbest[k].tokens != fp32[i].nbest[k].tokens) continue;
+      const double a = fp32[i].nbest[k].score, b = bf16[i].nbest[k].score;
+      EXPECT_NEAR(b, a, 0.02 * std::abs(a) + 0.02) << lines[i] << " hypothesis " << k;
+      any_differs = any_differs || a != b;
+    }
+  }
+  EXPECT_TRUE(any_differs) << "bf16 scores equal fp32 bit for bit: the products did not run in bf16";
+}
+
+TEST(TranslateCommand, PrecisionFlagTakesFp32OrBf16) {
+  const std::string dir = scratch("cmd_precision");
+  write_lines(dir + "/in.txt", sample_lines());
+  ASSERT_EQ(run_attend({"translate", "--model", seq2seq_dir(), "-i", dir + "/in.txt", "-o", dir + "/out.txt",
+                        "--precision", "bf16"}),
+            0)
+      << last_error();
+  EXPECT_EQ(read_text_lines(dir + "/out.txt").size(), 4u);
+  EXPECT_NE(run_attend({"translate", "--model", seq2seq_dir(), "-i", dir + "/in.txt", "--precision", "fp16"}), 0);
+  EXPECT_NE(last_error().find("--precision: fp16 not in {fp32,bf16}"), std::string::npos) << last_error();
+}
+
 TEST(Alignment, PiecesMapToWhitespaceWords) {
   const std::string u = kUnderline;
   EXPECT_EQ(piece_words({u + "Ein", u + "Hund", u + "l", "äuft", "."}), (std::vector<int64_t>{0, 1, 2, 2, 2}));
