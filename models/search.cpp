@@ -5,7 +5,6 @@
 #include <limits>
 #include <numeric>
 
-#include "core/allocator.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -136,7 +135,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
       next_last.push_back(best);
     }
     if (int64_t(keep.size()) < n && !keep.empty()) {
-      state.reorder(Tensor::from_ids(keep, {int64_t(keep.size())}));
+      state.reorder(std::vector<int64_t>(keep.begin(), keep.end()));
       std::vector<int64_t> still;
       for (int32_t i : keep) still.push_back(alive[size_t(i)]);
       alive = std::move(still);
@@ -144,7 +143,6 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
       alive.clear();
     }
     last = std::move(next_last);
-    allocator().empty_cache();  // see decode_all
   }
   for (Hypothesis& h : out) h.normalized = h.score / length_penalty(h.length(), options.length_penalty);
   return out;
@@ -231,8 +229,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       }
       s.beams = std::move(next);
     }
-    if (!parents.empty()) state.reorder(Tensor::from_ids(parents, {int64_t(parents.size())}));
-    allocator().empty_cache();  // see decode_all
+    if (!parents.empty()) state.reorder(std::vector<int64_t>(parents.begin(), parents.end()));
     last = std::move(next_last);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
