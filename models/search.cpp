@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "core/allocator.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -143,6 +144,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
       alive.clear();
     }
     last = std::move(next_last);
+    allocator().empty_cache();  // see decode_all
   }
   for (Hypothesis& h : out) h.normalized = h.score / length_penalty(h.length(), options.length_penalty);
   return out;
@@ -230,6 +232,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       s.beams = std::move(next);
     }
     if (!parents.empty()) state.reorder(std::vector<int64_t>(parents.begin(), parents.end()));
+    allocator().empty_cache();  // see decode_all
     last = std::move(next_last);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));

@@ -27,7 +27,11 @@ const std::vector<int64_t> kSizes = {3, 40000, 17, 70001, 1};
 NamedParams make_params(uint32_t seed) {
   std::mt19937 rng(seed);
   NamedParams params;
-  for (size_t i = 0; i < kSizes.size(); ++i) params.emplace_back("p" + std::to_string(i), param(random_values(rng, kSizes[i])));
+  for (size_t i = 0; i < kSizes.size(); ++i) {
+    std::string name = "p";
+    name += std::to_string(i);
+    params.emplace_back(name, param(random_values(rng, kSizes[i])));
+  }
   return params;
 }
 
