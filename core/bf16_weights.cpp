@@ -1,9 +1,12 @@
 #include "core/bf16_weights.h"
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 
+#include "core/gemm.h"
 #include "core/gemm_bf16.h"
 
 namespace attend {
@@ -19,8 +22,10 @@ struct Key {
 };
 
 struct Entry {
-  Tensor weight;  // holds the storage, so its address cannot be reused while cached
-  Tensor rounded;
+  Tensor weight;   // holds the storage, so its address cannot be reused while cached
+  Tensor rounded;  // bf16 copy, made on first use (dropped once packed in bf16)
+  std::shared_ptr<detail::PackedWeight> packed[2];  // [bf16]: oneDNN layout
+  bool tried[2] = {false, false};                   // packing attempted
 };
 
 struct Cache {
@@ -39,6 +44,14 @@ Tensor rounded(const Tensor& w) {
   const int64_t cols = w.dim() == 0 ? 1 : w.size(-1);
   convert_to_bf16(out.data_as<bf16>(), w.data(), cols == 0 ? 0 : w.numel() / cols, cols, cols);
   return out;
+}
+
+// The cache entry of w; c.mutex held, a cache alive.
+Entry& entry(Cache& c, const Tensor& w) {
+  const Key key{w.impl()->storage.get(), w.offset(), w.shape()};
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) it = c.entries.emplace(key, Entry{w.detach(), Tensor(), {}, {false, false}}).first;
+  return it->second;
 }
 
 }  // namespace
@@ -65,13 +78,33 @@ Tensor bf16_weight(const Tensor& w) {
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     if (c.depth > 0) {
-      const Key key{w.impl()->storage.get(), w.offset(), w.shape()};
-      auto it = c.entries.find(key);
-      if (it == c.entries.end()) it = c.entries.emplace(key, Entry{w.detach(), rounded(w)}).first;
-      return it->second.rounded;
+      Entry& e = entry(c, w);
+      if (!e.rounded.defined()) e.rounded = rounded(w);
+      return e.rounded;
     }
   }
   return rounded(w);
+}
+
+detail::PackedWeight* packed_weight(const Tensor& w, bool in_bf16, int64_t rows) {
+  if (!w.defined() || w.dtype() != DType::f32 || !w.is_contiguous() || w.dim() != 2) return nullptr;
+  if (!in_bf16 && gemm_backend() != GemmBackend::onednn) return nullptr;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.depth == 0) return nullptr;
+  Entry& e = entry(c, w);
+  if (!e.tried[in_bf16]) {
+    e.tried[in_bf16] = true;
+    const int64_t N = w.size(0), K = w.size(1);
+    if (in_bf16) {
+      const Tensor r = e.rounded.defined() ? e.rounded : rounded(w);
+      e.packed[1] = detail::pack_weight(r.data_as<bf16>(), true, N, K, std::max<int64_t>(rows, 1));
+      e.rounded = e.packed[1] ? Tensor() : r;  // the packed copy replaces the rounded one
+    } else {
+      e.packed[0] = detail::pack_weight(w.data(), false, N, K, std::max<int64_t>(rows, 1));
+    }
+  }
+  return e.packed[in_bf16].get();
 }
 
 }  // namespace attend

@@ -9,6 +9,11 @@
 //
 // The cache is process-wide; nested caches share it and it empties when the outermost
 // one ends. Only contiguous f32 weights are cached (keyed by storage, offset and shape).
+// While a cache lives, linear() without gradients multiplies by a copy of its weight
+// packed once into oneDNN's preferred layout (packed_weight; bf16 or f32 by the gemm
+// precision): decoding's products of a few dozen rows then skip the weight copy oneDNN
+// makes on each call of a plain weight. The fp32 packed copy adds the weights' size in
+// memory; the bf16 one replaces the rounded copy.
 #pragma once
 
 #include "core/tensor.h"
@@ -27,5 +32,13 @@ class Bf16WeightCache {
 // w: contiguous f32 -> bf16 of the same shape: from the cache while one lives, else
 // rounded now (round to nearest even).
 Tensor bf16_weight(const Tensor& w);
+
+namespace detail {
+struct PackedWeight;
+}
+// While a cache lives: w: (N,K) contiguous f32, packed once for products of about `rows`
+// rows, in bf16 (rounded to nearest even) or f32; null when no cache lives, w is not a
+// contiguous 2-D f32 tensor, the fp32 backend is not oneDNN, or oneDNN cannot pack it.
+detail::PackedWeight* packed_weight(const Tensor& w, bool bf16, int64_t rows);
 
 }  // namespace attend

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,17 @@ void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 void* open_openblas(const std::vector<std::string>& paths);
 // Matmul primitives the oneDNN backend holds (one per distinct call shape).
 int64_t onednn_cached_primitives();
+// A weight w: (N,K) row-major, f32 (bf16 when `bf16`), copied once into the layout
+// oneDNN's matmul prefers for products of about M rows (decoding: the weights do not
+// change). Null when oneDNN has no such layout. Opaque outside gemm_onednn.cpp.
+struct PackedWeight;
+std::shared_ptr<PackedWeight> pack_weight(const void* w, bool bf16, int64_t N, int64_t K, int64_t M);
+// C: (M,N) = A: (M,K) row-major with leading dimension lda (f32, or bf16 when the weight
+// is) @ w^T + beta * C. Counted and profiled like gemm(). Returns false, C untouched,
+// when oneDNN has only its reference kernel for this M (use the plain weight then).
+bool gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc);
+bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc);
+void packed_weight_size(const PackedWeight& w, int64_t& N, int64_t& K);
 // Passes a thread count on to OpenBLAS now if it is loaded, else when it loads.
 void openblas_set_threads(int n);
 // OpenBLAS's name for the kernels it runs (e.g. "Cooperlake"); loads the library.

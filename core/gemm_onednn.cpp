@@ -6,9 +6,16 @@
 // Primitives live in an LRU cache keyed by everything that shapes them, so a training
 // step that repeats its shapes never creates one twice. oneDNN runs on the OpenMP
 // runtime, so omp_set_num_threads (core/threads.h) governs it.
+// Weights that stay constant (decoding) can be packed once into the layout oneDNN's
+// matmul prefers (pack_weight), which saves the copy its kernels make of a plain weight
+// on every call (1.2-1.4x on decoding products of 32 rows, fp32 and bf16).
 #include <cstring>
 #include <list>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <tuple>
 #include <unordered_map>
 
 #include <dnnl.hpp>
@@ -173,6 +180,93 @@ void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
   gemm_onednn_typed(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
                     batch, true);
+}
+
+}  // namespace attend::detail
+
+// --- weights packed once for oneDNN (inference) ---------------------------------------
+namespace attend::detail {
+
+struct PackedWeight {
+  int64_t N = 0, K = 0;
+  bool bf16 = false;
+  dnnl::memory::desc desc;  // the layout oneDNN chose
+  dnnl::memory memory;      // the packed copy
+  std::mutex mutex;
+  std::map<std::tuple<int64_t, int64_t, int64_t, uint32_t, int>, std::shared_ptr<dnnl::matmul>> prims;  // M, lda, ldc, beta, threads
+};
+
+namespace {
+
+dnnl::memory::desc plain_weight_desc(int64_t N, int64_t K, bool bf16) {  // w: (N,K) row-major read as (K,N)
+  return dnnl::memory::desc(dims{K, N}, bf16 ? dt::bf16 : dt::f32, dims{1, K});
+}
+
+// A matmul of M rows against the packed layout, or null when oneDNN has only its
+// reference kernel for it (then the plain weight is used).
+std::shared_ptr<dnnl::matmul> packed_matmul(const PackedWeight& w, int64_t M, int64_t lda, int64_t ldc, float beta) {
+  const dt in = w.bf16 ? dt::bf16 : dt::f32;
+  dnnl::memory::desc a(dims{M, w.K}, in, dims{lda, 1});
+  dnnl::memory::desc c(dims{M, w.N}, dt::f32, dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  try {
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, w.desc, c), attr, cache().engine());
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+    return std::make_shared<dnnl::matmul>(pd);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<PackedWeight> pack_weight(const void* w, bool bf16, int64_t N, int64_t K, int64_t M) {
+  const dt in = bf16 ? dt::bf16 : dt::f32;
+  dnnl::memory::desc a(dims{M, K}, in, dims{K, 1});
+  dnnl::memory::desc any(dims{K, N}, in, dnnl::memory::format_tag::any);
+  dnnl::memory::desc c(dims{M, N}, dt::f32, dims{N, 1});
+  dnnl::memory::desc chosen;
+  try {
+    chosen = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, any, c), cache().engine()).weights_desc();
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  auto packed = std::make_shared<PackedWeight>();
+  packed->N = N, packed->K = K, packed->bf16 = bf16, packed->desc = chosen;
+  packed->memory = dnnl::memory(chosen, cache().engine());
+  dnnl::memory plain(plain_weight_desc(N, K, bf16), cache().engine(), const_cast<void*>(w));
+  dnnl::stream stream(cache().engine());
+  dnnl::reorder(plain, packed->memory).execute(stream, plain, packed->memory);
+  stream.wait();
+  return packed;
+}
+
+void packed_weight_size(const PackedWeight& w, int64_t& N, int64_t& K) { N = w.N, K = w.K; }
+
+bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc) {
+  uint32_t beta_bits;
+  std::memcpy(&beta_bits, &beta, sizeof(float));
+  const auto key = std::make_tuple(M, lda, ldc, beta_bits, omp_get_max_threads());
+  std::shared_ptr<dnnl::matmul> prim;
+  {
+    std::lock_guard<std::mutex> lock(w.mutex);
+    auto it = w.prims.find(key);
+    if (it == w.prims.end()) it = w.prims.emplace(key, packed_matmul(w, M, lda, ldc, beta)).first;
+    prim = it->second;
+  }
+  if (!prim) return false;
+  const dt in = w.bf16 ? dt::bf16 : dt::f32;
+  dnnl::memory a_mem(dnnl::memory::desc(dims{M, w.K}, in, dims{lda, 1}), cache().engine(), const_cast<void*>(A));
+  dnnl::memory c_mem(dnnl::memory::desc(dims{M, w.N}, dt::f32, dims{ldc, 1}), cache().engine(), C);
+  thread_local dnnl::stream stream(cache().engine());
+  prim->execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_DST, c_mem}});
+  stream.wait();
+  return true;
 }
 
 }  // namespace attend::detail

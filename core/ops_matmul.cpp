@@ -178,6 +178,29 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias) {
   });
 }
 
+// linear() without gradients through the weight packed once for oneDNN
+// (core/bf16_weights.h); undefined when no Bf16WeightCache lives or the weight cannot
+// be packed. x: rows as X (not transposed), w: (out,in) contiguous.
+Tensor linear_packed(const Tensor& x, const Operand& X, const Tensor& w, const Tensor& bias, bool bf16) {
+  const int64_t R = X.rows, in = X.cols, out = w.size(0);
+  detail::PackedWeight* packed = packed_weight(w, bf16, R);
+  if (packed == nullptr) return Tensor();
+  Shape shape = x.shape();
+  shape.back() = out;
+  Tensor y = Tensor::empty(shape);
+  const bool has_bias = bias.defined();
+  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
+  bool done;
+  if (bf16) {
+    Tensor x16 = Tensor::empty({R, in}, DType::bf16);
+    convert_to_bf16(x16.data_as<attend::bf16>(), X.data, R, in, X.ld);
+    done = detail::gemm_packed(*packed, R, x16.data_as<attend::bf16>(), in, has_bias ? 1.0f : 0.0f, y.data(), out);
+  } else {
+    done = detail::gemm_packed(*packed, R, X.data, X.ld, has_bias ? 1.0f : 0.0f, y.data(), out);
+  }
+  return done ? y : Tensor();
+}
+
 void check_f32(const char* op, const Tensor& x, const char* name) {
   CHECK(x.dtype() == DType::f32, "{}: {} must be f32, got {} ({})", op, name, dtype_name(x.dtype()), x.str());
 }
@@ -232,8 +255,12 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
   const Operand X = *as_rows(x), W = *as_batched(w);
   const int64_t R = X.rows, in = X.cols, out = W.rows;
 
-  if (gemm_precision() == GemmPrecision::bf16 && x.is_contiguous() && w.is_contiguous())
-    return linear_bf16(x, w, bias);
+  const bool bf16 = gemm_precision() == GemmPrecision::bf16;
+  if (!autograd::needs_grad({x, w, bias}) && !X.trans && w.is_contiguous()) {
+    Tensor y = linear_packed(x, X, w, bias, bf16);  // decoding under a Bf16WeightCache
+    if (y.defined()) return autograd::record("linear", y, {x, w, bias}, {});
+  }
+  if (bf16 && x.is_contiguous() && w.is_contiguous()) return linear_bf16(x, w, bias);
 
   Shape shape = x.shape();
   shape.back() = out;

@@ -136,7 +136,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
       next_last.push_back(best);
     }
     if (int64_t(keep.size()) < n && !keep.empty()) {
-      state.reorder(Tensor::from_ids(keep, {int64_t(keep.size())}));
+      state.reorder(std::vector<int64_t>(keep.begin(), keep.end()));
       std::vector<int64_t> still;
       for (int32_t i : keep) still.push_back(alive[size_t(i)]);
       alive = std::move(still);
@@ -231,7 +231,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       }
       s.beams = std::move(next);
     }
-    if (!parents.empty()) state.reorder(Tensor::from_ids(parents, {int64_t(parents.size())}));
+    if (!parents.empty()) state.reorder(std::vector<int64_t>(parents.begin(), parents.end()));
     allocator().empty_cache();  // see decode_all
     last = std::move(next_last);
   }

@@ -2,12 +2,75 @@
 
 #include "core/ops.h"
 
+#include <algorithm>
+
 namespace attend {
 
+namespace {
+
+// x: (R,...) contiguous; row r becomes old row index[r] (index: (R)), copying only the
+// rows that change (through a scratch copy of their sources, so no source is overwritten
+// before it is read).
+void permute_rows_in_place(Tensor& x, const std::vector<int64_t>& index) {
+  const int64_t R = x.size(0), row = R == 0 ? 0 : x.numel() / R;
+  std::vector<int64_t> changed;
+  for (int64_t r = 0; r < R; ++r)
+    if (index[size_t(r)] != r) changed.push_back(r);
+  if (changed.empty()) return;
+  std::vector<float> sources(changed.size() * size_t(row));
+  float* data = x.data();
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const float* from = data + index[size_t(changed[i])] * row;
+    std::copy(from, from + row, sources.data() + i * size_t(row));
+  }
+  for (size_t i = 0; i < changed.size(); ++i)
+    std::copy(sources.data() + i * size_t(row), sources.data() + (i + 1) * size_t(row), data + changed[i] * row);
+}
+
+// A cache tensor that only this state holds (its handle and its storage) and that is
+// laid out row after row.
+bool writable(const Tensor& t) {
+  return t.defined() && t.is_contiguous() && t.offset() == 0 && t.impl_ptr().use_count() == 1 &&
+         t.impl()->storage.use_count() == 1;
+}
+
+void reorder_cache(KVCache& cache, const std::vector<int64_t>& index, const Tensor& index_tensor) {
+  if (cache.empty()) return;
+  if (int64_t(index.size()) == cache.k.size(0) && writable(cache.k) && writable(cache.v)) {
+    permute_rows_in_place(cache.k, index);
+    permute_rows_in_place(cache.v, index);
+  } else {
+    cache.reorder(index_tensor);
+  }
+}
+
+}  // namespace
+
 void DecoderState::reorder(const Tensor& index) {
-  memory = index_select(memory, 0, index);
-  memory_padding = index_select(memory_padding, 0, index);
-  for (DecoderLayerCache& layer : layers) layer.reorder(index);
+  const std::vector<int64_t> rows = index.to_ids();
+  reorder(rows);
+}
+
+void DecoderState::reorder(const std::vector<int64_t>& index) {
+  const int64_t B = batch_size();
+  std::vector<int64_t> next(index.size());
+  for (size_t i = 0; i < index.size(); ++i) {
+    CHECK(index[i] >= 0 && index[i] < B, "DecoderState::reorder: row {} is out of range for {} rows", index[i], B);
+    next[i] = sentence.empty() ? index[i] : sentence[size_t(index[i])];
+  }
+  const Tensor index_tensor = Tensor::from_ids64(index, {int64_t(index.size())});
+  // Rows of one sentence share memory and encoder keys/values: keep them when every row
+  // still decodes the sentence it decoded before.
+  const bool same_sentences = !sentence.empty() && next == sentence;
+  if (!same_sentences) {
+    memory = index_select(memory, 0, index_tensor);
+    memory_padding = index_select(memory_padding, 0, index_tensor);
+  }
+  for (DecoderLayerCache& layer : layers) {
+    reorder_cache(layer.self_attn, index, index_tensor);
+    if (!same_sentences) layer.encoder_attn.reorder(index_tensor);
+  }
+  sentence = std::move(next);
 }
 
 static const ModelConfig& validated(const ModelConfig& config) {
@@ -38,6 +101,8 @@ DecoderState Seq2Seq::encode(const Tensor& src) const {
   state.memory_padding = padding_mask(src, config_.pad_id);
   state.memory = encoder_.forward(src, state.memory_padding);
   state.layers.resize(size_t(decoder_.num_layers()));
+  state.sentence.resize(size_t(src.size(0)));
+  for (int64_t b = 0; b < src.size(0); ++b) state.sentence[size_t(b)] = b;
   return state;
 }
 

@@ -8,6 +8,11 @@
 //   DecoderState state = model.encode(src);               // inference: no gradients
 //   Tensor logp = model.decode_step(state, bos);          // (B) -> (B,V) log-probs, O(T) per step
 //   state.reorder(beam_rows);                             // beam search: keep/copy batch rows
+//
+// Rows of one source sentence (beam search repeats each sentence's row) hold the same
+// memory and encoder keys/values, so reorder() copies those only when the sentence of
+// some row changes (a sentence leaves the batch); the self-attention caches are
+// permuted in place when the row count stays.
 #pragma once
 
 #include <vector>
@@ -23,9 +28,11 @@ struct DecoderState {
   Tensor memory_padding;  // (B,1,1,S) 1 at padded source positions
   std::vector<DecoderLayerCache> layers;
   int64_t step = 0;       // target positions decoded so far
+  std::vector<int64_t> sentence;  // row r decodes source row sentence[r] of encode()'s batch
   int64_t batch_size() const { return memory.size(0); }
   // Keeps the batch rows `index` (B') i32/i64, in that order, repeating rows as asked.
   void reorder(const Tensor& index);
+  void reorder(const std::vector<int64_t>& index);
 };
 
 class Seq2Seq : public Model {

@@ -7,7 +7,8 @@
 //   v = beta2 * v + (1 - beta2) * g^2
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //
-// State: "exp_avg.<param>" (m) and "exp_avg_sq.<param>" (v). Unlike PyTorch, AdamW
+// State: "exp_avg.<param>" (m) and "exp_avg_sq.<param>" (v). A step updates every
+// parameter in one OpenMP pass over the flat buffers (optim/optimizer.h). Unlike PyTorch, AdamW
 // has no hidden default decay: set weight_decay (PyTorch's default is 0.01).
 #pragma once
 
@@ -30,6 +31,8 @@ class Adam : public Optimizer {
  protected:
   Adam(NamedParams params, float lr, const AdamOptions& options, bool decoupled, const char* name);
   void update(size_t i, float* p, const float* g, int64_t n, int64_t step) override;
+  // Every parameter in one parallel pass: the threads split the step's elements evenly.
+  void update_all(const std::vector<Update>& updates) override;
 
  private:
   AdamOptions options_;

@@ -1,5 +1,8 @@
 #include "optim/optimizer.h"
 
+#include "core/allocator.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -21,6 +24,22 @@ Optimizer::Optimizer(NamedParams params, float lr, std::string name)
     CHECK(p.is_contiguous(), "{}: parameter '{}' ({}) is not contiguous", name_, pname, p.str());
   }
   param_steps_.assign(params_.size(), 0);
+  // Flat layout: each segment starts on a 64-byte boundary (16 floats).
+  for (const auto& [pname, p] : params_) {
+    offsets_.push_back(flat_size_);
+    flat_size_ += (p.numel() + 15) / 16 * 16;
+  }
+  flat_params_ = Tensor::zeros({flat_size_});
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    TensorImpl& impl = *p.impl();
+    if (impl.storage == flat_params_.impl()->storage) continue;  // the same tensor listed twice
+    const float* src = p.data();
+    std::copy(src, src + p.numel(), flat_params_.data() + offsets_[i]);
+    impl.storage = flat_params_.impl()->storage;  // every handle of p now reads the flat copy
+    impl.offset = offsets_[i];
+  }
+  allocator().empty_cache();  // the parameters' old blocks: not needed again
 }
 
 void Optimizer::set_lr(float lr) {
@@ -29,14 +48,29 @@ void Optimizer::set_lr(float lr) {
 }
 
 std::vector<Tensor> Optimizer::add_buffers(const std::string& kind) {
+  const Tensor flat = Tensor::zeros({flat_size_});
   std::vector<Tensor> buffers;
   buffers.reserve(params_.size());
-  for (const auto& [pname, p] : params_) buffers.push_back(Tensor::zeros(p.shape()));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    auto view = std::make_shared<TensorImpl>();
+    view->storage = flat.impl()->storage;
+    view->shape = p.shape();
+    view->strides = contiguous_strides(p.shape());
+    view->offset = offsets_[i];
+    buffers.emplace_back(std::move(view));
+  }
   buffers_.emplace_back(kind, buffers);
   return buffers;
 }
 
+void Optimizer::update_all(const std::vector<Update>& updates) {
+  for (const Update& u : updates) update(u.index, u.p, u.g, u.n, u.step);
+}
+
 void Optimizer::step() {
+  std::vector<Update> updates;
+  updates.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& [pname, p] = params_[i];
     Tensor g = p.grad();
@@ -44,8 +78,10 @@ void Optimizer::step() {
     CHECK(g.shape() == p.shape() && g.dtype() == DType::f32 && g.is_contiguous(),
           "{}: gradient of '{}' is {} (contiguous: {}), parameter is {}", name_, pname, g.str(),
           g.is_contiguous(), p.str());
-    update(i, p.data(), g.data(), p.numel(), ++param_steps_[i]);
+    updates.push_back({i, p.data(), g.data(), p.numel(), ++param_steps_[i]});
   }
+  // The gradients stay alive through params_ while update_all runs.
+  update_all(updates);
   ++steps_;
 }
 

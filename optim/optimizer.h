@@ -4,10 +4,16 @@
 //   for (...) { loss.backward(); opt.set_lr(schedule(opt.step_count() + 1)); opt.step(); opt.zero_grad(); }
 //
 // Every parameter is a contiguous f32 leaf; step() updates it in place from its
-// .grad() and skips parameters whose gradient is undefined. All state (moment
-// buffers, step counts) is allocated once at construction. state() exposes it by
-// name ("exp_avg.<param>", "momentum.<param>", ...; scalars "step" and
-// "step.<param>") for checkpoints; load_state() copies a saved state back in.
+// .grad() and skips parameters whose gradient is undefined. At construction the
+// parameters move into one flat buffer (each parameter becomes a view into it, values
+// unchanged, every handle to it sees the move) and each kind of state (moments,
+// momentum) gets one flat buffer laid out alike, so an optimizer can update every
+// parameter in one pass (Adam does: update_all). Segments start on 64-byte boundaries.
+// Gradients stay where backward() puts them: they live only from backward to
+// zero_grad(), and the caching allocator reuses their memory for activations.
+// state() exposes the state by name ("exp_avg.<param>", "momentum.<param>", ...;
+// scalars "step" and "step.<param>") for checkpoints; load_state() copies a saved
+// state back in.
 #pragma once
 
 #include <cstdint>
@@ -53,12 +59,25 @@ class Optimizer {
   void load_state(const OptimizerState& state);
 
  protected:
-  // Allocates one zero buffer per parameter, saved as "<kind>.<param>". Call only
-  // from a derived constructor.
+  // Allocates one flat zero buffer laid out like the parameters and returns a view
+  // of it per parameter, saved as "<kind>.<param>". Call only from a derived constructor.
   std::vector<Tensor> add_buffers(const std::string& kind);
-  // Updates parameter i in place. p, g: (n) contiguous; `step` counts this
-  // parameter's updates, this one included (1 on its first update).
+  // One parameter's update of this step: parameter i, p, g: (n) contiguous; `step`
+  // counts this parameter's updates, this one included (1 on its first update).
+  struct Update {
+    size_t index;
+    float* p;
+    const float* g;
+    int64_t n;
+    int64_t step;
+  };
+  // Updates parameter i in place.
   virtual void update(size_t i, float* p, const float* g, int64_t n, int64_t step) = 0;
+  // Updates every parameter of this step (those with a gradient, in parameter order).
+  // The default calls update() for each; an optimizer may fuse them into one pass.
+  virtual void update_all(const std::vector<Update>& updates);
+  // Where parameter i starts in the flat buffers (elements).
+  int64_t flat_offset(size_t i) const { return offsets_[i]; }
 
  private:
   NamedParams params_;
@@ -66,6 +85,9 @@ class Optimizer {
   std::string name_;
   int64_t steps_ = 0;
   std::vector<int64_t> param_steps_;
+  std::vector<int64_t> offsets_;  // parameter i's first element in the flat buffers
+  int64_t flat_size_ = 0;         // elements of each flat buffer (padding included)
+  Tensor flat_params_;            // the parameters' storage (views into it)
   std::vector<std::pair<std::string, std::vector<Tensor>>> buffers_;  // kind -> one per parameter
 };
 

@@ -226,6 +226,23 @@ TEST(BeamSearch, BatchedEqualsOneSentenceAtATime) {
   }
 }
 
+TEST(GreedySearch, DroppingFinishedRowsGivesEachSentenceItsOwnResult) {
+  // Rows end at different steps (their limits differ, </s> comes when it comes); the
+  // batch drops them as they end, and each row must come out as if decoded alone.
+  for (uint64_t seed : {2, 6}) {
+    auto model = tiny_model(seed, 11);
+    const Seq2Seq& m = model->as<Seq2Seq>();
+    const SearchOptions o{.max_length_a = 1.5f, .max_length_b = 2};
+    std::vector<Hypothesis> batched = greedy_search(m, batch_of(kSources), o);
+    for (size_t i = 0; i < kSources.size(); ++i) {
+      const Hypothesis alone = greedy_search(m, batch_of({kSources[i]}), o)[0];
+      EXPECT_EQ(batched[i].tokens, alone.tokens) << "seed " << seed << " row " << i;
+      EXPECT_EQ(batched[i].finished, alone.finished);
+      EXPECT_NEAR(batched[i].score, alone.score, 1e-5);
+    }
+  }
+}
+
 TEST(BeamSearch, RejectsNbestLargerThanBeam) {
   auto model = tiny_model(1);
   try {
