@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <optional>
 #include <set>
 
 #include "core/bf16_weights.h"
@@ -126,8 +125,7 @@ std::vector<Translation> Translator::translate(const std::vector<std::string>& l
   const int64_t empty = int64_t(lines.size() - sources.size());
   std::vector<std::vector<Hypothesis>> found;
   GemmPrecisionScope precision(options_.precision);
-  std::optional<Bf16WeightCache> bf16_weights;  // bf16: each weight rounded once for the whole input
-  if (options_.precision == GemmPrecision::bf16) bf16_weights.emplace();
+  Bf16WeightCache prepared_weights;  // each weight packed for oneDNN (and rounded, in bf16) once for the whole input
   if (!sources.empty())
     found = decode_all(model_.model->as<Seq2Seq>(), sources, options_.search, options_.batch_tokens,
                        [&](int64_t done, int64_t) {
