@@ -2,7 +2,7 @@
 // ops layers/attention.cpp used before it (matmul, masked_fill, softmax, dropout, matmul),
 // on the attention shapes of a small-preset training step (4 heads of 64): batch 64 of
 // 30 and 128 tokens, and batch 8 of 1024 (8192 tokens per batch either way). Causal with
-// dropout 0.1, as the decoder's self-attention in training.
+// attention dropout 0.1 (as the decoder's self-attention in training) and without dropout.
 //
 //   OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 build/bench/bench_core --benchmark_filter='^attention/'
 //       --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
@@ -20,12 +20,13 @@ using attend::Tensor;
 Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& causal, float scale, float p,
                 attend::Generator& gen) {
   Tensor scores = attend::masked_fill(attend::matmul(q * scale, k.transpose(2, 3)), causal, -1e30f);
-  return attend::matmul(attend::dropout(attend::softmax(scores), p, gen), v);
+  Tensor probs = attend::softmax(scores);
+  return attend::matmul(p > 0.0f ? attend::dropout(probs, p, gen) : probs, v);
 }
 
-void run(benchmark::State& state, bool fused, int64_t B, int64_t L) {
+void run(benchmark::State& state, bool fused, int64_t B, int64_t L, float p) {
   const int64_t H = 4, Dh = 64;
-  const float scale = 1.0f / std::sqrt(float(Dh)), p = 0.1f;
+  const float scale = 1.0f / std::sqrt(float(Dh));
   Tensor q = Tensor::empty({B, H, L, Dh}), k = Tensor::empty({B, H, L, Dh}), v = Tensor::empty({B, H, L, Dh});
   for (uint64_t i = 0; Tensor* t : {&q, &k, &v}) {
     attend::fill_uniform(t->data(), t->numel(), -1, 1, 1, i++);
@@ -48,11 +49,12 @@ void run(benchmark::State& state, bool fused, int64_t B, int64_t L) {
 
 void register_all() {
   for (auto [B, L] : {std::pair<int64_t, int64_t>{64, 30}, {64, 128}, {8, 1024}})
-    for (bool fused : {true, false})
-      benchmark::RegisterBenchmark(("attention/" + std::string(fused ? "fused" : "composed") + "/B" +
-                                    std::to_string(B) + "xL" + std::to_string(L))
-                                       .c_str(),
-                                   [=](benchmark::State& st) { run(st, fused, B, L); })
+    for (float p : {0.1f, 0.0f})
+      for (bool fused : {true, false})
+        benchmark::RegisterBenchmark(("attention/" + std::string(fused ? "fused" : "composed") + "/B" +
+                                      std::to_string(B) + "xL" + std::to_string(L) + (p > 0 ? "/dropout" : ""))
+                                         .c_str(),
+                                     [=](benchmark::State& st) { run(st, fused, B, L, p); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
 }

@@ -7,7 +7,6 @@
 
 #include "core/kernels.h"
 #include "core/kernels_math.h"
-#include "core/rng.h"
 
 namespace attend::kernels {
 namespace {
@@ -126,12 +125,34 @@ HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, int64_t 
   return m;
 }
 
-// p[j] *= kept ? 1/(1-p) : 0 for elements index0 + j, j < J. (Also usable as z[j].)
-void apply_dropout(float* x, int64_t J, uint64_t index0, const AttentionDropout& d) {
-  const float keep_scale = 1.0f / (1.0f - d.p);
+// uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
+// GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
+// and the scalar draw cost more than the products of a block.
+inline void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t& k0, uint32_t& k1) {
+  const uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
+  const uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0, n1 = uint32_t(p1);
+  const uint32_t n2 = uint32_t(p0 >> 32) ^ c3 ^ k1, n3 = uint32_t(p0);
+  c0 = n0, c1 = n1, c2 = n2, c3 = n3;
+  k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+}
+
+inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+  uint32_t c0 = uint32_t(index), c1 = uint32_t(index >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  return float(c0 >> 8) * (1.0f / 16777216.0f);
+}
+
+// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
+void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
+  const uint64_t seed = d.seed, stream = d.stream;
+  const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
 #pragma omp simd
-  for (int64_t j = 0; j < J; ++j)
-    x[j] *= uniform(d.seed, d.stream, index0 + uint64_t(j)) >= d.p ? keep_scale : 0.0f;
+  for (int64_t j = 0; j < J; ++j) z[j] = philox_uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
 }
 
 // x (L rows of stride ls, Dh used) -> dst (L rows of Dhp, zero padded), times s.
@@ -155,13 +176,14 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
                   const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
-  float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq));
+  float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
   float* qb = vp + S * Dhp;
   float* ob = qb + kBq * Dhp;
   float* sb = ob + kBq * Dhp;
   float* mrow = sb + kBq * kBk;
   float* lrow = mrow + kBq;
+  float* zb = lrow + kBq;  // dropout factors of one row of a block
   transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
   copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
@@ -186,7 +208,11 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
         mrow[r] = m;
         if (correction != 1.0f)
           for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
-        if (drop.p > 0.0f) apply_dropout(s, J, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+        if (drop.p > 0.0f) {
+          keep_factors(zb, J, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+#pragma omp simd
+          for (int64_t j = 0; j < J; ++j) s[j] *= zb[j];
+        }
       }
       product<true>(ob, Dhp, sb, kBk, 1, vp + j0 * Dhp, Dhp, R, J, Dhp);
     }
@@ -204,7 +230,7 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
                    HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
-  float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq));
+  float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
   float* vt = kt + Dh * Sp;
   float* kp = vt + Dh * Sp;
   float* dka = kp + S * Dhp;
@@ -215,6 +241,7 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
   float* pb = dqb + kBq * Dhp;
   float* db = pb + kBq * kBk;
   float* delta = db + kBq * kBk;
+  float* zb = delta + kBq;  // dropout factors of one row of a block
   const float* kh = k + b * ks.b + h * ks.h;
   transpose_rows(kt, Sp, kh, ks.l, S, Dh);
   transpose_rows(vt, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh);
@@ -245,18 +272,20 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
         float* g = db + r * kBk;
         if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
           std::fill(p, p + J, 1.0f / float(S));
-          if (drop.p > 0.0f) apply_dropout(p, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+          if (drop.p > 0.0f) {
+            keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+            for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
+          }
           std::fill(g, g + J, 0.0f);
           continue;
         }
         hm.apply(p, i, j0, J);
         const float l = lse[row0 + i], dl = delta[r];
         if (drop.p > 0.0f) {
-          const float keep_scale = 1.0f / (1.0f - drop.p);
-          const uint64_t index0 = uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0);
+          keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
 #pragma omp simd
           for (int64_t j = 0; j < J; ++j) {
-            const float z = uniform(drop.seed, drop.stream, index0 + uint64_t(j)) >= drop.p ? keep_scale : 0.0f;
+            const float z = zb[j];
             const float pj = exp_fast(p[j] - l);
             p[j] = pj * z;
             g[j] = pj * (g[j] * z - dl);
