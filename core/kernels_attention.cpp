@@ -195,23 +195,25 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
     std::fill(mrow, mrow + R, kNegInf);
     std::fill(lrow, lrow + R, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
-      const int64_t J = std::min(kBk, kend - j0);
-      product<false>(sb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, round16(J));
+      // Elementwise loops run over Jp columns (whole vectors); columns J..Jp are -inf: probability 0.
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
+      product<false>(sb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);
       for (int64_t r = 0; r < R; ++r) {
         float* s = sb + r * kBk;
         hm.apply(s, i0 + r, j0, J);
-        const float m = std::max(mrow[r], row_max(s, J)), correction = exp_fast(mrow[r] - m);
+        std::fill(s + J, s + Jp, kNegInf);
+        const float m = std::max(mrow[r], row_max(s, Jp)), correction = exp_fast(mrow[r] - m);
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < J; ++j) sum += (s[j] = exp_fast(s[j] - m));
+        for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
         lrow[r] = lrow[r] * correction + sum;
         mrow[r] = m;
         if (correction != 1.0f)
           for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
         if (drop.p > 0.0f) {
-          keep_factors(zb, J, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+          keep_factors(zb, Jp, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
 #pragma omp simd
-          for (int64_t j = 0; j < J; ++j) s[j] *= zb[j];
+          for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
         }
       }
       product<true>(ob, Dhp, sb, kBk, 1, vp + j0 * Dhp, Dhp, R, J, Dhp);
@@ -263,9 +265,9 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
     }
     std::fill(dqb, dqb + R * Dhp, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
-      const int64_t J = std::min(kBk, kend - j0);
-      product<false>(pb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, round16(J));   // scores
-      product<false>(db, kBk, dob, Dhp, 1, vt + j0, Sp, R, Dh, round16(J));  // dO V^T
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);  // as in forward
+      product<false>(pb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);   // scores
+      product<false>(db, kBk, dob, Dhp, 1, vt + j0, Sp, R, Dh, Jp);  // dO V^T
       for (int64_t r = 0; r < R; ++r) {
         const int64_t i = i0 + r;
         float* p = pb + r * kBk;
@@ -280,11 +282,12 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
           continue;
         }
         hm.apply(p, i, j0, J);
+        std::fill(p + J, p + Jp, kNegInf);
         const float l = lse[row0 + i], dl = delta[r];
         if (drop.p > 0.0f) {
-          keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+          keep_factors(zb, Jp, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
 #pragma omp simd
-          for (int64_t j = 0; j < J; ++j) {
+          for (int64_t j = 0; j < Jp; ++j) {
             const float z = zb[j];
             const float pj = exp_fast(p[j] - l);
             p[j] = pj * z;
@@ -292,7 +295,7 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
           }
         } else {
 #pragma omp simd
-          for (int64_t j = 0; j < J; ++j) {
+          for (int64_t j = 0; j < Jp; ++j) {
             const float pj = exp_fast(p[j] - l);
             p[j] = pj;
             g[j] = pj * (g[j] - dl);
