@@ -172,9 +172,60 @@ void transpose_rows(float* dst, int64_t Lp, const float* x, int64_t ls, int64_t 
 
 bool run_parallel(const AttentionShape& sh) { return sh.B * sh.H > 1 && sh.B * sh.H * sh.T * sh.S * sh.Dh >= kParallelMin; }
 
+// Queries at most this many (decoding steps) skip the blocked path's transposed copies of k
+// and v, which cost as much as the few products they would serve.
+constexpr int64_t kDirectMaxRows = 2;
+
+// forward_head for few queries: dot products and sums straight over the rows of k and v.
+void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
+                         HeadStrides qs, const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+                         const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh;
+  float* qrow = scratch(size_t(2 * Dh + 2 * S));
+  float* acc = qrow + Dh;
+  float* s = acc + Dh;
+  float* zb = s + S;
+  const float* kh = k + b * ks.b + h * ks.h;
+  const float* vh = v + b * vs.b + h * vs.h;
+  const HeadMask hm = head_mask(mask, sh, b);
+  const int64_t row0 = (b * sh.H + h) * T;
+  for (int64_t i = 0; i < T; ++i) {
+    const float* qi = q + b * qs.b + h * qs.h + i * qs.l;
+    for (int64_t d = 0; d < Dh; ++d) qrow[d] = qi[d] * scale;
+    for (int64_t j = 0; j < S; ++j) {
+      const float* kj = kh + j * ks.l;
+      float dot = 0;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
+      s[j] = dot;
+    }
+    hm.apply(s, i, 0, S);
+    const float m = row_max(s, S);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < S; ++j) sum += (s[j] = exp_fast(s[j] - m));
+    if (drop.p > 0.0f) {
+      keep_factors(zb, S, uint64_t(row0 + i) * uint64_t(S), drop);
+      for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
+    }
+    std::fill(acc, acc + Dh, 0.0f);
+    for (int64_t j = 0; j < S; ++j) {
+      const float* vj = vh + j * vs.l;
+      const float pj = s[j];
+#pragma omp simd
+      for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
+    }
+    float* out = o + b * os.b + h * os.h + i * os.l;
+    const float inv = 1.0f / sum;
+    for (int64_t d = 0; d < Dh; ++d) out[d] = acc[d] * inv;
+    if (lse) lse[row0 + i] = m + std::log(sum);
+  }
+}
+
 void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
                   const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;

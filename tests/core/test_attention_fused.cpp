@@ -95,6 +95,13 @@ TEST(AttentionFused, DecodingStepOfOneQueryOnCachedKeysEqualsComposed) {
   expect_fused_equals_composed({.B = 3, .H = 2, .T = 1, .S = 6, .Dh = 4, .causal = true});
 }
 
+TEST(AttentionFused, DecodingStepWithPaddedAndFullyMaskedRowsEqualsComposed) {
+  // batch 1 pads every key: its query attends uniformly
+  expect_fused_equals_composed({.B = 2, .H = 2, .T = 1, .S = 5, .Dh = 4,
+                                .pad = padding(2, 5, {{0, 1}, {1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}}), .causal = true,
+                                .p = 0.2f});
+}
+
 TEST(AttentionFused, CausalQueriesAreTheLastOfTheKeys) {
   expect_fused_equals_composed({.B = 1, .H = 2, .T = 3, .S = 6, .Dh = 4, .causal = true});
 }
