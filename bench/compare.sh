@@ -63,8 +63,14 @@ declare -A FLAGS=(
 )
 ALL="train-small-fp32 train-small-bf16 train-base-fp32 train-base-bf16 infer-small-fp32 infer-small-bf16 infer-base-fp32 infer-base-bf16 beam4-small-fp32 beam4-base-fp32"
 WORKLOADS=${WORKLOADS:-$ALL}
-# Memory against length (train small, one step each): source and target length.
-LENGTHS=${LENGTHS:-"30 60 120"}
+# Memory against length (train small, one step each, issue 7): source = target length, at a
+# fixed number of tokens per batch (batch = SCAN_TOKENS / length), so that only attention's
+# dependence on the length shows. The peer keeps (B,H,T,S) tensors; lengths above
+# PEER_MAX_LEN, or runs longer than PEER_TIMEOUT seconds, are skipped for it ("–").
+LENGTHS=${LENGTHS:-"128 256 512 1024"}
+SCAN_TOKENS=${SCAN_TOKENS:-8192}
+PEER_MAX_LEN=${PEER_MAX_LEN:-1024}
+PEER_TIMEOUT=${PEER_TIMEOUT:-600}
 
 run_attend() {  # workload round -> one JSON line in $OUT
   local w=$1 r=$2 prec=${1##*-}
@@ -93,20 +99,27 @@ for w in $WORKLOADS; do
 done
 for len in $LENGTHS; do
   [ "${MEMORY:-1}" = 1 ] || break
-  OMP_NUM_THREADS=$THREADS "$ATTEND" bench --preset small --mode train --steps 1 --warmup 1 --src-len "$len" \
-    --tgt-len "$len" --threads "$THREADS" 2>/dev/null | tail -n 1 >"$OUT/mem-$len.attend.json"
-  env -u OPENBLAS_CORETYPE "$PEER_DIR/torch_env.sh" $PY "$PEER_DIR/torch_transformer.py" --preset small --mode train \
-    --steps 1 --warmup 1 --src-len "$len" --tgt-len "$len" --threads "$THREADS" 2>/dev/null |
-    sed -n 's/^RESULT //p' >"$OUT/mem-$len.peer.json"
+  batch=$((SCAN_TOKENS / len))
+  [ "$batch" -ge 1 ] || { echo "compare.sh: length $len > SCAN_TOKENS $SCAN_TOKENS" >&2; exit 1; }
+  OMP_NUM_THREADS=$THREADS "$ATTEND" bench --preset small --mode train --steps 1 --warmup 1 --batch "$batch" \
+    --src-len "$len" --tgt-len "$len" --threads "$THREADS" 2>/dev/null | tail -n 1 >"$OUT/mem-$len.attend.json"
+  if [ "$len" -le "$PEER_MAX_LEN" ]; then
+    env -u OPENBLAS_CORETYPE timeout "$PEER_TIMEOUT" "$PEER_DIR/torch_env.sh" $PY "$PEER_DIR/torch_transformer.py" \
+      --preset small --mode train --steps 1 --warmup 1 --batch "$batch" --src-len "$len" --tgt-len "$len" \
+      --threads "$THREADS" 2>/dev/null | sed -n 's/^RESULT //p' >"$OUT/mem-$len.peer.json" || true
+  fi
+  echo "  memory scan length $len, batch $batch: attend $(grep -o '"peak_rss_mib": *[0-9.]*' "$OUT/mem-$len.attend.json" |
+    grep -o '[0-9.]*$') MiB, peer $(grep -so '"peak_rss_mib": *[0-9.]*' "$OUT/mem-$len.peer.json" | grep -o '[0-9.]*$') MiB" >&2
 done
 end=$(date +%s)
 
 # --- the table --------------------------------------------------------------------------
 TABLE=$OUT/table.md
 $PY - "$OUT" "$ROUNDS" "$THREADS" "$load" "$((end - start))" "$WORKLOADS" "${MEMORY:-1}" "$LENGTHS" "$OMP_WAIT_POLICY" \
-  "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" >"$TABLE" <<'EOF'
+  "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" "$SCAN_TOKENS" "$PEER_MAX_LEN" "$PEER_TIMEOUT" \
+  >"$TABLE" <<'EOF'
 import json, statistics, sys, datetime, os
-out, rounds, threads, load, secs, workloads, memory, lengths, policy, commit = sys.argv[1:]
+out, rounds, threads, load, secs, workloads, memory, lengths, policy, commit, scan_tokens, peer_max, peer_timeout = sys.argv[1:]
 rounds = int(rounds)
 goal = {"fp32": 1.5, "bf16": 2.0}
 
@@ -160,16 +173,31 @@ if unmet:
 elif any(not w.startswith("beam4") for w in workloads.split()):
     print("Every speed goal in the table is met.\n")
 if memory == "1":
-    print("Peak RSS of training (train small fp32, batch 64, one step after one warm-up) against sentence length:\n")
-    print("| source = target length | attend MiB | PyTorch MiB | ratio | attend tok/s | PyTorch tok/s |")
-    print("|--:|--:|--:|--:|--:|--:|")
-    for n in lengths.split():
+    tokens = int(scan_tokens)
+    print(f"Peak RSS of training (train small fp32, {tokens} source and {tokens} target tokens per batch, "
+          "batch = tokens / length, one step after one warm-up) against sentence length "
+          f"(PyTorch skipped above length {peer_max} or after {peer_timeout} s: –):\n")
+    print("| source = target length | batch | attend MiB | PyTorch MiB | attend / PyTorch | attend tok/s | PyTorch tok/s |")
+    print("|--:|--:|--:|--:|--:|--:|--:|")
+    def load_json(path):
         try:
-            a = json.load(open(f"{out}/mem-{n}.attend.json")); p = json.load(open(f"{out}/mem-{n}.peer.json"))
-            print(f"| {n} | {a['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {a['peak_rss_mib'] / p['peak_rss_mib']:.2f} | "
-                  f"{a['tgt_tokens_per_s']:.0f} | {p['tgt_tokens_per_s']:.0f} |")
-        except Exception as e:
-            print(f"| {n} | – | – | – | – | – |")
+            return json.load(open(path))
+        except Exception:
+            return None
+    f = lambda x, d=0: f"{x:.{d}f}" if x is not None else "–"
+    rss = {"attend": {}, "peer": {}}
+    for n in lengths.split():
+        a, p = load_json(f"{out}/mem-{n}.attend.json"), load_json(f"{out}/mem-{n}.peer.json")
+        ra, rp = (a or {}).get("peak_rss_mib"), (p or {}).get("peak_rss_mib")
+        rss["attend"][n], rss["peer"][n] = ra, rp
+        print(f"| {n} | {tokens // int(n)} | {f(ra)} | {f(rp)} | {f(ra / rp if ra and rp else None, 2)} | "
+              f"{f((a or {}).get('tgt_tokens_per_s'))} | {f((p or {}).get('tgt_tokens_per_s'))} |")
+    ls = lengths.split()
+    if len(ls) > 1:
+        lo, hi = ls[0], ls[-1]
+        growth = lambda who: rss[who][hi] / rss[who][lo] if rss[who][hi] and rss[who][lo] else None
+        print(f"\nPeak RSS at length {hi} / at length {lo}: attend {f(growth('attend'), 2)}×, "
+              f"PyTorch {f(growth('peer'), 2)}× (issue 7's goal for attend: ≤ 1.5× from 128 to 1024).")
     print()
 EOF
 cat "$TABLE"

@@ -77,6 +77,11 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
                                   bool causal, Tensor* probs) const {
   const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
   const float scale = 1.0f / std::sqrt(float(q.size(3)));
+  if (!probs) {  // one fused op that never holds the (B,H,T,S) probabilities
+    const float p = dropout_.is_training() ? dropout_.p() : 0.0f;
+    return attention(q, k, v, key_padding, causal, scale, p, options_.gen);
+  }
+  // With the probabilities asked for (alignments), the composed ops, which keep them.
   Tensor scores = matmul(q * scale, k.transpose(2, 3));  // (B,H,T,S)
   if (key_padding.defined()) {
     CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",

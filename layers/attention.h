@@ -57,7 +57,9 @@ class MultiHeadAttention : public Module {
                          KVCache* cache = nullptr, Tensor* probs = nullptr) const;
 
   // The attention math, in one place: q: (B,H,T,Dh), k, v: (B,H,S,Dh) -> (B,H,T,Dh).
-  // softmax(q k^T / sqrt(Dh) masked) v; masked keys get probability 0.
+  // softmax(q k^T / sqrt(Dh) masked) v; masked keys get probability 0. Without probs this is
+  // the fused `attention` op (core/ops.h), which never holds the (B,H,T,S) probabilities;
+  // with probs, the composed ops (matmul, masked_fill, softmax, dropout, matmul) that keep them.
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding, bool causal,
                 Tensor* probs) const;
 

@@ -202,6 +202,33 @@ TEST(Attention, AttentionDropoutOnlyInTraining) {
   EXPECT_EQ(eval1, attn.self_attention(x, Tensor(), false).to_vector());
 }
 
+TEST(Attention, FusedPathEqualsTheComposedPathThatKeepsProbabilities) {
+  // Training mode with attention dropout: asking for the probabilities takes the composed
+  // ops; not asking takes the fused op. Same generator state, same values and gradients.
+  Generator gen(1);
+  MultiHeadAttention attn = make_attention(gen, 0.3f);
+  randomise(attn, 60);
+  Tensor mask = padding_mask(Tensor::from_ids({4, 4, 0, 0, 4, 4, 4, 4}, {B, 4}), 0);
+  Tensor x0 = test::random_tensor({B, 4, D}, -1, 1, 15), dy = test::random_tensor({B, 4, D}, -1, 1, 16);
+  std::vector<float> out[2], dx[2], dw[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    gen.set_state(5, 0);
+    attn.zero_grad();
+    Tensor x = x0.clone().detach().set_requires_grad();
+    Tensor probs;
+    Tensor y = attn.self_attention(x, mask, true, nullptr, fused ? nullptr : &probs);
+    y.backward(dy);
+    out[fused] = y.to_vector();
+    dx[fused] = x.grad().to_vector();
+    dw[fused] = attn.state().at("k_proj.weight").grad().to_vector();
+  }
+  for (size_t i = 0; i < out[0].size(); ++i) {
+    EXPECT_NEAR(out[1][i], out[0][i], 1e-5f) << "y " << i;
+    EXPECT_NEAR(dx[1][i], dx[0][i], 1e-5f) << "dx " << i;
+  }
+  for (size_t i = 0; i < dw[0].size(); ++i) EXPECT_NEAR(dw[1][i], dw[0][i], 1e-5f) << "dk_proj.weight " << i;
+}
+
 TEST(Attention, GradientsOfInputAndWeightsMatchCentralDifferences) {
   Generator gen(1);
   MultiHeadAttention attn = make_attention(gen);

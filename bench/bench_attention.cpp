@@ -1,0 +1,64 @@
+// Attention forward + backward, the fused op (core/ops.h `attention`) against the composed
+// ops layers/attention.cpp used before it (matmul, masked_fill, softmax, dropout, matmul),
+// on the attention shapes of a small-preset training step (4 heads of 64): batch 64 of
+// 30 and 128 tokens, and batch 8 of 1024 (8192 tokens per batch either way). Causal with
+// attention dropout 0.1 (as the decoder's self-attention in training) and without dropout.
+//
+//   OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 build/bench/bench_core --benchmark_filter='^attention/'
+//       --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/ops.h"
+
+namespace {
+
+using attend::Tensor;
+
+Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& causal, float scale, float p,
+                attend::Generator& gen) {
+  Tensor scores = attend::masked_fill(attend::matmul(q * scale, k.transpose(2, 3)), causal, -1e30f);
+  Tensor probs = attend::softmax(scores);
+  return attend::matmul(p > 0.0f ? attend::dropout(probs, p, gen) : probs, v);
+}
+
+void run(benchmark::State& state, bool fused, int64_t B, int64_t L, float p) {
+  const int64_t H = 4, Dh = 64;
+  const float scale = 1.0f / std::sqrt(float(Dh));
+  Tensor q = Tensor::empty({B, H, L, Dh}), k = Tensor::empty({B, H, L, Dh}), v = Tensor::empty({B, H, L, Dh});
+  for (uint64_t i = 0; Tensor* t : {&q, &k, &v}) {
+    attend::fill_uniform(t->data(), t->numel(), -1, 1, 1, i++);
+    t->set_requires_grad(true);
+  }
+  std::vector<float> m(size_t(L * L));
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t j = 0; j < L; ++j) m[size_t(i * L + j)] = j > i ? 1.0f : 0.0f;
+  const Tensor causal = Tensor::from_vector(m, {L, L});
+  const Tensor dy = Tensor::ones({B, H, L, Dh});
+  attend::Generator gen(1);
+  for (auto _ : state) {
+    Tensor y = fused ? attend::attention(q, k, v, Tensor(), true, scale, p, &gen)
+                     : composed(q, k, v, causal, scale, p, gen);
+    y.backward(dy);
+    for (Tensor* t : {&q, &k, &v}) t->zero_grad();
+  }
+  state.counters["tokens"] = benchmark::Counter(double(B * L), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_all() {
+  for (auto [B, L] : {std::pair<int64_t, int64_t>{64, 30}, {64, 128}, {8, 1024}})
+    for (float p : {0.1f, 0.0f})
+      for (bool fused : {true, false})
+        benchmark::RegisterBenchmark(("attention/" + std::string(fused ? "fused" : "composed") + "/B" +
+                                      std::to_string(B) + "xL" + std::to_string(L) + (p > 0 ? "/dropout" : ""))
+                                         .c_str(),
+                                     [=](benchmark::State& st) { run(st, fused, B, L, p); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+}
+
+const int registered = (register_all(), 0);
+
+}  // namespace

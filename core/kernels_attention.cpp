@@ -1,0 +1,397 @@
+#include "core/kernels_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/kernels.h"
+#include "core/kernels_math.h"
+
+namespace attend::kernels {
+namespace {
+
+// Queries and keys per block: a block's scores (kBq x kBk floats, 16 KiB) stay in L1.
+constexpr int64_t kBq = 32, kBk = 128;
+// The composed path's masked_fill value (layers/attention.cpp): exp() of it is exactly 0.
+constexpr float kMasked = -1e30f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// 16 floats (one AVX-512 register), loadable from any float address.
+typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+// c[i*ldc + n] (+)= sum_{t<K} a[i*ars + t*acs] * x[t*ldx + n] for i < R, n < 16*NV: an
+// R x 16NV tile of a product kept in registers while it runs over K.
+template <int R, int NV, bool kAccumulate>
+void tile(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, const float* x, int64_t ldx, int64_t K) {
+  v16 acc[R][NV];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = kAccumulate ? *reinterpret_cast<const v16*>(c + i * ldc + 16 * v) : v16{};
+  for (int64_t t = 0; t < K; ++t) {
+    v16 xv[NV];
+    for (int v = 0; v < NV; ++v) xv[v] = *reinterpret_cast<const v16*>(x + t * ldx + 16 * v);
+    for (int i = 0; i < R; ++i) {
+      const float s = a[i * ars + t * acs];
+      for (int v = 0; v < NV; ++v) acc[i][v] += s * xv[v];
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<v16*>(c + i * ldc + 16 * v) = acc[i][v];
+}
+
+using TileFn = void (*)(float*, int64_t, const float*, int64_t, int64_t, const float*, int64_t, int64_t);
+
+template <bool kAccumulate, int R> constexpr TileFn tile_for(int nv) {
+  return nv == 1 ? tile<R, 1, kAccumulate> : nv == 2 ? tile<R, 2, kAccumulate> : nv == 3 ? tile<R, 3, kAccumulate>
+                                                                                        : tile<R, 4, kAccumulate>;
+}
+
+// C (+)= A X with C: (M,N) row stride ldc, A: (M,K) element (i,t) at a[i*ars + t*acs],
+// X: (K,N) row stride ldx; N a multiple of 16.
+template <bool kAccumulate>
+void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, const float* x, int64_t ldx,
+             int64_t M, int64_t K, int64_t N) {
+  static constexpr TileFn fns[4][4] = {
+      {tile_for<kAccumulate, 1>(1), tile_for<kAccumulate, 1>(2), tile_for<kAccumulate, 1>(3), tile_for<kAccumulate, 1>(4)},
+      {tile_for<kAccumulate, 2>(1), tile_for<kAccumulate, 2>(2), tile_for<kAccumulate, 2>(3), tile_for<kAccumulate, 2>(4)},
+      {tile_for<kAccumulate, 3>(1), tile_for<kAccumulate, 3>(2), tile_for<kAccumulate, 3>(3), tile_for<kAccumulate, 3>(4)},
+      {tile_for<kAccumulate, 4>(1), tile_for<kAccumulate, 4>(2), tile_for<kAccumulate, 4>(3), tile_for<kAccumulate, 4>(4)}};
+  for (int64_t i = 0; i < M; i += 4) {
+    const int64_t r = std::min<int64_t>(4, M - i);
+    for (int64_t n = 0; n < N; n += 64) {
+      const int64_t nv = std::min<int64_t>(4, (N - n) / 16);
+      fns[r - 1][nv - 1](c + i * ldc + n, ldc, a + i * ars, ars, acs, x + n, ldx, K);
+    }
+  }
+}
+
+float row_max(const float* x, int64_t n) {
+  float lane[16];  // explicit lanes: GCC leaves a simd max reduction scalar
+  std::fill(lane, lane + 16, kNegInf);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+#pragma omp simd
+    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  float m = kNegInf;
+  for (; j < n; ++j) m = std::max(m, x[j]);
+  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
+  return m;
+}
+
+// Per-thread scratch that grows to the largest call and is reused.
+float* scratch(size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+// What one (b,h) pair sees of the mask, and the dropout draw of its rows.
+struct HeadMask {
+  const float* pad;      // (S) or null
+  int64_t first_open;    // first key not padded (S when all are)
+  int64_t T, S;
+  bool causal;
+  // Keys j > limit(i) are masked by causality.
+  int64_t limit(int64_t i) const { return causal ? i + S - T : S; }
+  // Row i has every key masked (then it attends uniformly to all S keys).
+  bool fully_masked(int64_t i) const { return first_open >= std::min(S, limit(i) + 1); }
+  // Keys a block of queries [i0, i0+R) must visit: those up to the last row's limit, or
+  // all when the block's first row is fully masked (rows later in the block see more).
+  int64_t key_end(int64_t i0, int64_t R) const {
+    return fully_masked(i0) ? S : std::min(S, limit(i0 + R - 1) + 1);
+  }
+  // Scores of row i against keys [j0, j0+J) (in s) that are masked become kMasked.
+  void apply(float* s, int64_t i, int64_t j0, int64_t J) const {
+    const int64_t lim = limit(i) - j0;
+    const float* p = pad ? pad + j0 : nullptr;
+    if (p) {
+#pragma omp simd
+      for (int64_t j = 0; j < J; ++j) s[j] = (p[j] != 0.0f || j > lim) ? kMasked : s[j];
+    } else if (lim < J) {
+#pragma omp simd
+      for (int64_t j = 0; j < J; ++j) s[j] = j > lim ? kMasked : s[j];
+    }
+  }
+};
+
+HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, int64_t b) {
+  HeadMask m{mask.key_padding ? mask.key_padding + b * sh.S : nullptr, 0, sh.T, sh.S, mask.causal};
+  if (m.pad)
+    while (m.first_open < sh.S && m.pad[m.first_open] != 0.0f) ++m.first_open;
+  return m;
+}
+
+// uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
+// GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
+// and the scalar draw cost more than the products of a block.
+inline void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t& k0, uint32_t& k1) {
+  const uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
+  const uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0, n1 = uint32_t(p1);
+  const uint32_t n2 = uint32_t(p0 >> 32) ^ c3 ^ k1, n3 = uint32_t(p0);
+  c0 = n0, c1 = n1, c2 = n2, c3 = n3;
+  k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+}
+
+inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
+  uint32_t c0 = uint32_t(index), c1 = uint32_t(index >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+  return float(c0 >> 8) * (1.0f / 16777216.0f);
+}
+
+// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
+void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
+  const uint64_t seed = d.seed, stream = d.stream;
+  const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
+#pragma omp simd
+  for (int64_t j = 0; j < J; ++j) z[j] = philox_uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
+}
+
+// x (L rows of stride ls, Dh used) -> dst (L rows of Dhp, zero padded), times s.
+void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, int64_t Dh, float s) {
+  for (int64_t l = 0; l < L; ++l) {
+    for (int64_t d = 0; d < Dh; ++d) dst[l * Dhp + d] = s * x[l * ls + d];
+    std::fill(dst + l * Dhp + Dh, dst + (l + 1) * Dhp, 0.0f);
+  }
+}
+
+// x (L rows of stride ls) -> dst (Dh rows of Lp, columns L..Lp zero)
+void transpose_rows(float* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t Dh) {
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t d = 0; d < Dh; ++d) dst[d * Lp + l] = x[l * ls + d];
+  for (int64_t d = 0; d < Dh; ++d) std::fill(dst + d * Lp + L, dst + (d + 1) * Lp, 0.0f);
+}
+
+bool run_parallel(const AttentionShape& sh) { return sh.B * sh.H > 1 && sh.B * sh.H * sh.T * sh.S * sh.Dh >= kParallelMin; }
+
+// Queries at most this many (decoding steps) skip the blocked path's transposed copies of k
+// and v, which cost as much as the few products they would serve.
+constexpr int64_t kDirectMaxRows = 2;
+
+// forward_head for few queries: dot products and sums straight over the rows of k and v.
+void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
+                         HeadStrides qs, const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+                         const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh;
+  float* qrow = scratch(size_t(2 * Dh + 2 * S));
+  float* acc = qrow + Dh;
+  float* s = acc + Dh;
+  float* zb = s + S;
+  const float* kh = k + b * ks.b + h * ks.h;
+  const float* vh = v + b * vs.b + h * vs.h;
+  const HeadMask hm = head_mask(mask, sh, b);
+  const int64_t row0 = (b * sh.H + h) * T;
+  for (int64_t i = 0; i < T; ++i) {
+    const float* qi = q + b * qs.b + h * qs.h + i * qs.l;
+    for (int64_t d = 0; d < Dh; ++d) qrow[d] = qi[d] * scale;
+    for (int64_t j = 0; j < S; ++j) {
+      const float* kj = kh + j * ks.l;
+      float dot = 0;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
+      s[j] = dot;
+    }
+    hm.apply(s, i, 0, S);
+    const float m = row_max(s, S);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < S; ++j) sum += (s[j] = exp_fast(s[j] - m));
+    if (drop.p > 0.0f) {
+      keep_factors(zb, S, uint64_t(row0 + i) * uint64_t(S), drop);
+      for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
+    }
+    std::fill(acc, acc + Dh, 0.0f);
+    for (int64_t j = 0; j < S; ++j) {
+      const float* vj = vh + j * vs.l;
+      const float pj = s[j];
+#pragma omp simd
+      for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
+    }
+    float* out = o + b * os.b + h * os.h + i * os.l;
+    const float inv = 1.0f / sum;
+    for (int64_t d = 0; d < Dh; ++d) out[d] = acc[d] * inv;
+    if (lse) lse[row0 + i] = m + std::log(sum);
+  }
+}
+
+void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
+                  const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+                  const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
+  float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
+  float* vp = kt + Dh * Sp;
+  float* qb = vp + S * Dhp;
+  float* ob = qb + kBq * Dhp;
+  float* sb = ob + kBq * Dhp;
+  float* mrow = sb + kBq * kBk;
+  float* lrow = mrow + kBq;
+  float* zb = lrow + kBq;  // dropout factors of one row of a block
+  transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
+  copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
+  const HeadMask hm = head_mask(mask, sh, b);
+  const uint64_t row0 = uint64_t((b * sh.H + h) * T);
+  for (int64_t i0 = 0; i0 < T; i0 += kBq) {
+    const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
+    copy_rows(qb, Dhp, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, scale);
+    std::fill(ob, ob + R * Dhp, 0.0f);
+    std::fill(mrow, mrow + R, kNegInf);
+    std::fill(lrow, lrow + R, 0.0f);
+    for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
+      // Elementwise loops run over Jp columns (whole vectors); columns J..Jp are -inf: probability 0.
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
+      product<false>(sb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);
+      for (int64_t r = 0; r < R; ++r) {
+        float* s = sb + r * kBk;
+        hm.apply(s, i0 + r, j0, J);
+        std::fill(s + J, s + Jp, kNegInf);
+        const float m = std::max(mrow[r], row_max(s, Jp)), correction = exp_fast(mrow[r] - m);
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
+        lrow[r] = lrow[r] * correction + sum;
+        mrow[r] = m;
+        if (correction != 1.0f)
+          for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
+        if (drop.p > 0.0f) {
+          keep_factors(zb, Jp, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
+        }
+      }
+      product<true>(ob, Dhp, sb, kBk, 1, vp + j0 * Dhp, Dhp, R, J, Dhp);
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      const float inv = 1.0f / lrow[r];
+      for (int64_t d = 0; d < Dh; ++d) out[d] = ob[r * Dhp + d] * inv;
+      if (lse) lse[int64_t(row0) + i0 + r] = mrow[r] + std::log(lrow[r]);
+    }
+  }
+}
+
+void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const float* dout, HeadStrides ds,
+                   const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
+                   HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                   const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
+  float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
+  float* vt = kt + Dh * Sp;
+  float* kp = vt + Dh * Sp;
+  float* dka = kp + S * Dhp;
+  float* dva = dka + S * Dhp;
+  float* qb = dva + S * Dhp;
+  float* dob = qb + kBq * Dhp;
+  float* dqb = dob + kBq * Dhp;
+  float* pb = dqb + kBq * Dhp;
+  float* db = pb + kBq * kBk;
+  float* delta = db + kBq * kBk;
+  float* zb = delta + kBq;  // dropout factors of one row of a block
+  const float* kh = k + b * ks.b + h * ks.h;
+  transpose_rows(kt, Sp, kh, ks.l, S, Dh);
+  transpose_rows(vt, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh);
+  copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
+  std::fill(dka, dka + 2 * S * Dhp, 0.0f);
+  const HeadMask hm = head_mask(mask, sh, b);
+  const int64_t row0 = (b * sh.H + h) * T;
+  for (int64_t i0 = 0; i0 < T; i0 += kBq) {
+    const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
+    copy_rows(qb, Dhp, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, scale);
+    const float* dorow = dout + b * ds.b + h * ds.h + i0 * ds.l;
+    copy_rows(dob, Dhp, dorow, ds.l, R, Dh, 1.0f);
+    for (int64_t r = 0; r < R; ++r) {  // delta_i = sum_s P_is dP_is = dO_i . O_i
+      const float* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * orow[d];
+      delta[r] = sum;
+    }
+    std::fill(dqb, dqb + R * Dhp, 0.0f);
+    for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);  // as in forward
+      product<false>(pb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);   // scores
+      product<false>(db, kBk, dob, Dhp, 1, vt + j0, Sp, R, Dh, Jp);  // dO V^T
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t i = i0 + r;
+        float* p = pb + r * kBk;
+        float* g = db + r * kBk;
+        if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
+          std::fill(p, p + J, 1.0f / float(S));
+          if (drop.p > 0.0f) {
+            keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+            for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
+          }
+          std::fill(g, g + J, 0.0f);
+          continue;
+        }
+        hm.apply(p, i, j0, J);
+        std::fill(p + J, p + Jp, kNegInf);
+        const float l = lse[row0 + i], dl = delta[r];
+        if (drop.p > 0.0f) {
+          keep_factors(zb, Jp, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) {
+            const float z = zb[j];
+            const float pj = exp_fast(p[j] - l);
+            p[j] = pj * z;
+            g[j] = pj * (g[j] * z - dl);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) {
+            const float pj = exp_fast(p[j] - l);
+            p[j] = pj;
+            g[j] = pj * (g[j] - dl);
+          }
+        }
+      }
+      // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below)
+      if (dv) product<true>(dva + j0 * Dhp, Dhp, pb, 1, kBk, dob, Dhp, J, R, Dhp);
+      if (dk) product<true>(dka + j0 * Dhp, Dhp, db, 1, kBk, qb, Dhp, J, R, Dhp);
+      if (dq) product<true>(dqb, Dhp, db, kBk, 1, kp + j0 * Dhp, Dhp, R, J, Dhp);
+    }
+    if (dq)
+      for (int64_t r = 0; r < R; ++r) {
+        float* out = dq + (row0 + i0 + r) * Dh;
+        for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
+      }
+  }
+  const int64_t kv0 = (b * sh.H + h) * S * Dh;
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t d = 0; d < Dh; ++d) {
+      if (dk) dk[kv0 + s * Dh + d] += dka[s * Dhp + d];
+      if (dv) dv[kv0 + s * Dh + d] += dva[s * Dhp + d];
+    }
+}
+
+}  // namespace
+
+void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const float* k,
+                       HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                       const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t pairs = sh.B * sh.H;
+#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
+  for (int64_t bh = 0; bh < pairs; ++bh)
+    forward_head(bh / sh.H, bh % sh.H, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+                        HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
+                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                        const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t pairs = sh.B * sh.H;
+#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
+  for (int64_t bh = 0; bh < pairs; ++bh)
+    backward_head(bh / sh.H, bh % sh.H, dq, dk, dv, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
+                  drop);
+}
+
+}  // namespace attend::kernels

@@ -1,0 +1,52 @@
+// Raw-pointer kernels of the fused attention op (core/ops.h `attention`): scores, masks,
+// softmax, dropout and the weighted sum of values in one blocked pass that never holds
+// a (B,H,T,S) tensor. Forward runs an online softmax (running max and sum) over blocks
+// of keys for each block of queries and saves one log-sum-exp per query row; backward
+// recomputes the probabilities block by block from q, k and that log-sum-exp
+// (FlashAttention-2, Dao 2023). Work is split over (b,h) pairs on the OpenMP threads,
+// each pair computed by one thread in a fixed order: results do not depend on the
+// thread count. Operands are (B,H,L,Dh) with any strides except a contiguous last dim.
+//
+//   kernels::attention_forward(o, os, lse, q, qs, k, ks, v, vs, shape, mask, drop);
+#pragma once
+
+#include <cstdint>
+
+namespace attend::kernels {
+
+struct AttentionShape {
+  int64_t B, H, T, S, Dh;  // T queries, S keys/values per (b,h), Dh per head
+};
+// Element strides of a (B,H,L,Dh) operand over b, h and l (its last dim has stride 1).
+struct HeadStrides {
+  int64_t b, h, l;
+};
+// Scores masked by key_padding ((B,S), nonzero = masked; null = none) or, when causal, for
+// keys after the query (queries are the last T of S positions) become -1e30, as the
+// composed path's masked_fill does: a row with every key masked attends uniformly.
+struct AttentionMask {
+  const float* key_padding = nullptr;
+  bool causal = false;
+};
+// Probability (b,h,t,s) is kept when uniform(seed, stream, ((b*H+h)*T+t)*S+s) >= p and
+// scaled by 1/(1-p): the mask the dropout op draws on a contiguous (B,H,T,S) tensor.
+struct AttentionDropout {
+  float p = 0.0f;
+  uint64_t seed = 0, stream = 0;
+};
+
+// o = dropout(softmax(scale * q k^T masked)) v. q: (B,H,T,Dh) strides qs; k, v: (B,H,S,Dh)
+// strides ks, vs; o: (B,H,T,Dh) strides os (written); lse: (B,H,T) contiguous or null,
+// receives log(sum_s exp(score)) of every row for backward.
+void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const float* k,
+                       HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
+                       const AttentionMask& mask, const AttentionDropout& drop);
+// dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
+// dq: (B,H,T,Dh), dk, dv: (B,H,S,Dh), all contiguous; dout, o: (B,H,T,Dh) strides ds, os;
+// q, k, v as in forward; lse: (B,H,T) from forward.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+                        HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
+                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
+                        const AttentionMask& mask, const AttentionDropout& drop);
+
+}  // namespace attend::kernels
