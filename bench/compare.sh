@@ -94,9 +94,18 @@ for w in $WORKLOADS; do
     # alternate which goes first, so neither always follows the other
     if [ $((r % 2)) -eq 1 ]; then run_attend "$w" "$r"; run_peer "$w" "$r"; else run_peer "$w" "$r"; run_attend "$w" "$r"; fi
     echo "  $w round $r: attend $(grep -o '"tgt_tokens_per_s": *[0-9.]*' "$OUT/$w.attend.$r.json" | grep -o '[0-9.]*$')" \
-         "peer $(grep -o '"tgt_tokens_per_s": *[0-9.]*' "$OUT/$w.peer.$r.json" | grep -o '[0-9.]*$') tok/s" >&2
+         "peer $(grep -so '"tgt_tokens_per_s": *[0-9.]*' "$OUT/$w.peer.$r.json" | grep -o '[0-9.]*$') tok/s" >&2
   done
 done
+# The oneDNN f32 gemm rate on the products of a base training step (batch 64 x 30 = 1920
+# rows: FFN forward, its two gradients, the output layer), measured in this run so that a
+# base training step's achieved GFLOP/s can be read as a fraction of it (issue 7: >= 75%).
+BENCH_CORE=${BENCH_CORE:-$(dirname "$ATTEND")/../bench/bench_core}
+if [ -x "$BENCH_CORE" ] && [[ " $WORKLOADS " == *" train-base-fp32 "* ]]; then
+  OMP_NUM_THREADS=$THREADS "$BENCH_CORE" --benchmark_filter='gemm_precision/fp32/(fwd|dx|dw)' \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json \
+    >"$OUT/gemm.json" 2>/dev/null || true
+fi
 for len in $LENGTHS; do
   [ "${MEMORY:-1}" = 1 ] || break
   batch=$((SCAN_TOKENS / len))
@@ -168,6 +177,26 @@ print()
 if any(w.startswith("beam4") for w in workloads.split()):
     print("Beam 4 decode: attend only (the peer has no beam search); tok/s counts the tokens of the output "
           "sentences. CTranslate2's figure for the small shape (fp32, from issue 7) is about 1670 tok/s.\n")
+try:  # the gemm rate of this run (bench_core), for train base fp32's fraction of it
+    rates = [b["FLOP"] / 1e9 for b in json.load(open(f"{out}/gemm.json"))["benchmarks"]
+             if b.get("aggregate_name") == "median"]
+except Exception:
+    rates = []
+base = runs("train-base-fp32", "attend")
+if rates and base:
+    gemm = statistics.mean(rates)
+    frac = med(base, "achieved_gflops") / gemm
+    print(f"train base fp32 against the gemm limit: attend's step achieves {med(base, 'achieved_gflops'):.1f} GFLOP/s, "
+          f"{100 * frac:.0f}% of the oneDNN f32 gemm rate measured in this run ({gemm:.1f} GFLOP/s: the mean over "
+          f"the base step's product shapes, bench_core `gemm_precision/fp32/(fwd|dx|dw)`, median of 3); goal ≥ 75%: "
+          f"{'met' if frac >= 0.75 else 'not met'}.\n")
+    if frac < 0.75:
+        unmet.append(f"train base fp32 at {100 * frac:.0f}% of the gemm rate, goal 75%")
+for w in workloads.split():
+    if w.startswith("train"):
+        ra, rp = med(runs(w, "attend"), "peak_rss_mib"), med(runs(w, "peer"), "peak_rss_mib")
+        if ra and rp and ra / rp > 0.6:
+            unmet.append(f"{w} peak RSS {ra / rp:.2f}x PyTorch's, goal 0.6x")
 if unmet:
     print("Not met yet: " + "; ".join(unmet) + ".\n")
 elif any(not w.startswith("beam4") for w in workloads.split()):
