@@ -7,6 +7,7 @@
 
 #include "core/kernels.h"
 #include "core/kernels_math.h"
+#include "core/kernels_reduce.h"
 
 namespace attend::kernels {
 namespace {
@@ -66,20 +67,6 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
       fns[r - 1][nv - 1](c + i * ldc + n, ldc, a + i * ars, ars, acs, x + n, ldx, K);
     }
   }
-}
-
-float row_max(const float* x, int64_t n) {
-  float lane[16];  // explicit lanes: GCC leaves a simd max reduction scalar
-  std::fill(lane, lane + 16, kNegInf);
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-#pragma omp simd
-    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  }
-  float m = kNegInf;
-  for (; j < n; ++j) m = std::max(m, x[j]);
-  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
-  return m;
 }
 
 // Per-thread scratch that grows to the largest call and is reused.

@@ -7,6 +7,7 @@
 
 #include "core/kernels.h"
 #include "core/kernels_math.h"
+#include "core/kernels_reduce.h"
 #include "core/rng.h"
 
 namespace attend::kernels {
@@ -16,21 +17,6 @@ namespace {
 constexpr int64_t kColumnBlock = 64;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-
-inline float row_max(const float* x, int64_t D) {
-  float lane[16];  // explicit lanes: GCC leaves a simd max reduction scalar
-  std::fill(lane, lane + 16, kNegInf);
-  int64_t j = 0;
-  for (; j + 16 <= D; j += 16) {
-#pragma omp simd
-    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
-  }
-  float m = kNegInf;
-  for (; j < D; ++j) m = std::max(m, x[j]);
-  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
-  return m;
-}
 
 inline float row_sum(const float* x, int64_t D) {
   float s = 0;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "core/kernels.h"
@@ -15,6 +16,23 @@
 namespace attend::kernels {
 
 inline constexpr int64_t kSumChunk = 4096;
+
+// x: (n) -> its largest element; -inf for n == 0. Explicit lanes: GCC leaves a simd max
+// reduction scalar.
+inline float row_max(const float* x, int64_t n) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  float lane[16];
+  std::fill(lane, lane + 16, kLowest);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+#pragma omp simd
+    for (int l = 0; l < 16; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  float m = kLowest;
+  for (; j < n; ++j) m = std::max(m, x[j]);
+  for (int l = 0; l < 16; ++l) m = std::max(m, lane[l]);
+  return m;
+}
 
 // x: (n), n <= kSumChunk -> sum over 16 lanes, combined pairwise.
 inline float sum_chunk(const float* x, int64_t n) {
