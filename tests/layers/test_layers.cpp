@@ -8,19 +8,11 @@
 #include "layers/embedding.h"
 #include "layers/layer_norm.h"
 #include "layers/linear.h"
+#include "common/error_of.h"
 
 using namespace attend;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void set(const Tensor& p, const std::vector<float>& values) {
   copy_strided(p, Tensor::from_vector(values, p.shape()));

@@ -5,19 +5,11 @@
 #include "layers/dropout.h"
 #include "layers/linear.h"
 #include "layers/module.h"
+#include "common/error_of.h"
 
 using namespace attend;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // Two linears, the second tied to the first, inside a named block.
 class Block : public Module {

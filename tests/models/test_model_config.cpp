@@ -4,19 +4,11 @@
 #include "models/classifier.h"
 #include "models/model.h"
 #include "models/seq2seq.h"
+#include "common/error_of.h"
 
 using namespace attend;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 ModelConfig valid() {
   ModelConfig c;

@@ -8,19 +8,11 @@
 #include "core/ops.h"
 #include "layers/weights.h"
 #include "models/seq2seq.h"
+#include "common/error_of.h"
 
 using namespace attend;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 ModelConfig tiny(NormPlacement norm = NormPlacement::post, PositionKind pos = PositionKind::sinusoidal,
                  TieEmbeddings tie = TieEmbeddings::all) {

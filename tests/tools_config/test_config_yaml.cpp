@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "tools/config_yaml.h"
+#include "common/error_of.h"
 
 using namespace attend;
 using namespace attend::config;
@@ -110,15 +111,6 @@ Config read(const std::string& text, const std::vector<std::string>& sets = {}) 
   Config c;
   doc.read(c);
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::string read_error(const std::string& text, const std::vector<std::string>& sets = {}) {

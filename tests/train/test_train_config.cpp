@@ -4,20 +4,12 @@
 #include <cstdlib>
 
 #include "train/train_fixtures.h"
+#include "common/error_of.h"
 
 using namespace attend;
 using namespace attend::train_test;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::string parse_error(const std::string& text) {
   return error_of([&] { parse_config(text, "run.yaml", "/base"); });

@@ -3,6 +3,7 @@
 // a resume under a config that changed what is trained is refused, naming the keys.
 #include "tools/checkpoint.h"
 #include "train/train_fixtures.h"
+#include "common/error_of.h"
 
 using namespace attend;
 using namespace attend::train_test;
@@ -26,15 +27,6 @@ class ResumeTest : public TrainTest {
     return checkpoint_dir(path(name), step) + "/" + file;
   }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST_F(ResumeTest, StoppedAndResumedRunEqualsTheUninterruptedOneBitForBit) {
   const int64_t n = 40;
