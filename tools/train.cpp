@@ -113,6 +113,7 @@ class Trainer {
 
  private:
   bool classifier() const { return config_.model.type == "classifier"; }
+  void forget_stale_vocabulary();
   void load_data();
   void prepare_output();
   double update(std::vector<data::Batch>& group);
@@ -143,7 +144,35 @@ class Trainer {
   double resumed_seconds_ = 0;
 };
 
+// A run that stopped before its first checkpoint leaves its vocabulary (and labels)
+// in the model directory. A new run there reuses them only if they came from the same
+// data settings; otherwise they are removed here, to be made again from the new ones.
+// Files the config names (data.vocab.file ...) are the user's and are never removed.
+void Trainer::forget_stale_vocabulary() {
+  const std::string config_path = dir_ + "/config.yaml";
+  if (!list_checkpoints(dir_).empty() || !data::file_exists(config_path)) return;
+  std::vector<std::string> changed;
+  for (const std::string& diff : incompatible_differences(data::read_file(config_path), config_to_yaml(config_)))
+    if (diff.rfind("data.", 0) == 0) changed.push_back(diff);
+  if (changed.empty()) return;
+  const data::VocabOptions& v = config_.data.vocab;
+  auto configured = [&](const std::filesystem::path& file) {
+    std::error_code ec;
+    for (const std::string& named : {v.file, v.source_file, v.target_file})
+      if (!named.empty() && std::filesystem::equivalent(file, named, ec)) return true;
+    return false;
+  };
+  for (const char* name : {"vocab.spm", "source.spm", "target.spm", "labels.txt"}) {
+    const std::filesystem::path file = std::filesystem::path(dir_) / name;
+    if (!std::filesystem::exists(file) || configured(file)) continue;
+    std::filesystem::remove(file);
+    spdlog::info("{}: left by a run with other data settings ({}); making a new one", file.string(),
+                 fmt::join(changed, "; "));
+  }
+}
+
 void Trainer::load_data() {
+  forget_stale_vocabulary();
   const data::DataOptions& d = config_.data;
   data::DatasetOptions train_opts{.max_length = d.max_length};
   data::DatasetOptions valid_opts{.max_length = 0, .skip_empty = false};

@@ -122,4 +122,25 @@ TEST_F(ResumeTest, KeepsOnlyTheNewestCheckpoints) {
   EXPECT_EQ(list_checkpoints(path("a")), (std::vector<int64_t>{6, 9}));
 }
 
+TEST_F(ResumeTest, ANewRunRetrainsTheVocabularyOfARunThatNeverCheckpointedUnderOtherDataSettings) {
+  train(config("a", {"train.max_steps=2"}));
+  fs::remove_all(path("a") + "/checkpoints");  // as if it had been killed before its first checkpoint
+  const std::string old_vocab = read_bytes(path("a") + "/vocab.spm");
+  train(config("a", {"train.max_steps=2", "data.vocab.size=20"}));
+  train(config("fresh", {"train.max_steps=2", "data.vocab.size=20"}));
+
+  const std::string fresh_vocab = read_bytes(path("fresh") + "/vocab.spm");
+  ASSERT_NE(fresh_vocab, old_vocab);  // else this test could not tell reuse from retraining
+  EXPECT_TRUE(read_bytes(path("a") + "/vocab.spm") == fresh_vocab);
+  EXPECT_LE(data::Tokenizer::load(path("a") + "/vocab.spm").vocab_size(), 20);
+}
+
+TEST_F(ResumeTest, ANewRunUnderTheSameDataSettingsKeepsTheVocabularyItFinds) {
+  train(config("a", {"train.max_steps=2"}));
+  fs::remove_all(path("a") + "/checkpoints");
+  const auto written = fs::last_write_time(path("a") + "/vocab.spm");
+  train(config("a", {"train.max_steps=3", "model.d_model=32"}));  // other model, same data
+  EXPECT_EQ(fs::last_write_time(path("a") + "/vocab.spm"), written);
+}
+
 }  // namespace
