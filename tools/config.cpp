@@ -2,6 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include "data/files.h"
 #include "models/model.h"
@@ -180,6 +184,41 @@ std::string config_to_yaml(const Config& config) { return config::to_yaml(config
 
 void save_config(const Config& config, const std::string& path) {
   data::write_file_atomic(path, config_to_yaml(config));
+}
+
+namespace {
+
+// Every scalar of a YAML tree by its dotted path; a sequence is one value, in flow style.
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else if (node.IsSequence()) {
+    YAML::Emitter e;
+    e << YAML::Flow << node;
+    out[prefix] = e.c_str();
+  } else {
+    out[prefix] = node.IsNull() ? "" : node.as<std::string>();
+  }
+}
+
+}  // namespace
+
+std::string ConfigDifference::str() const { return fmt::format("{}: {} -> {}", key, before, after); }
+
+std::vector<ConfigDifference> config_differences(const std::string& old_yaml, const std::string& new_yaml) {
+  std::map<std::string, std::string> a, b;
+  flatten(YAML::Load(old_yaml), "", a);
+  flatten(YAML::Load(new_yaml), "", b);
+  std::vector<ConfigDifference> diffs;
+  for (const auto& [key, value] : b) {
+    auto it = a.find(key);
+    const std::string before = it == a.end() ? "(absent)" : it->second;
+    if (before != value) diffs.push_back({key, before, value});
+  }
+  return diffs;
 }
 
 }  // namespace attend

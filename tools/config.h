@@ -70,4 +70,13 @@ Config parse_config(const std::string& text, const std::string& source, const st
 std::string config_to_yaml(const Config& config);
 void save_config(const Config& config, const std::string& path);  // atomic
 
+// One key whose value differs between two configs (as YAML text): `str()` is
+// "key: before -> after"; a key the old one lacks is "(absent)" there.
+struct ConfigDifference {
+  std::string key, before, after;
+  std::string str() const;
+};
+// The keys of new_yaml (dotted paths, in order) whose values differ from old_yaml's.
+std::vector<ConfigDifference> config_differences(const std::string& old_yaml, const std::string& new_yaml);
+
 }  // namespace attend

@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -64,19 +64,6 @@ int64_t peak_rss_mib() {
   return usage.ru_maxrss / 1024;
 }
 
-// Every scalar of a YAML tree by its dotted path.
-void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
-  if (node.IsMap()) {
-    for (const auto& kv : node) flatten(kv.second, prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(), out);
-  } else if (node.IsSequence()) {
-    YAML::Emitter e;
-    e << YAML::Flow << node;
-    out[prefix] = e.c_str();
-  } else {
-    out[prefix] = node.IsNull() ? "" : node.as<std::string>();
-  }
-}
-
 // Keys a resumed run may change: how long and how often, not what is trained.
 bool resumable_change(const std::string& key) {
   static const std::vector<std::string> keys = {
@@ -86,18 +73,14 @@ bool resumable_change(const std::string& key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
-std::vector<std::string> incompatible_differences(const std::string& old_yaml, const std::string& new_yaml) {
-  std::map<std::string, std::string> a, b;
-  flatten(YAML::Load(old_yaml), "", a);
-  flatten(YAML::Load(new_yaml), "", b);
-  std::vector<std::string> diffs;
-  for (const auto& [key, value] : b) {
-    if (resumable_change(key)) continue;
-    auto it = a.find(key);
-    const std::string before = it == a.end() ? "(absent)" : it->second;
-    if (before != value) diffs.push_back(fmt::format("{}: {} -> {}", key, before, value));
-  }
-  return diffs;
+// The differences between two saved configs that keep a run from resuming, as
+// "key: old -> new"; with `prefix`, only the keys that start with it.
+std::vector<std::string> incompatible_differences(const std::string& old_yaml, const std::string& new_yaml,
+                                                  const std::string& prefix = "") {
+  std::vector<std::string> out;
+  for (const ConfigDifference& d : config_differences(old_yaml, new_yaml))
+    if (!resumable_change(d.key) && d.key.rfind(prefix, 0) == 0) out.push_back(d.str());
+  return out;
 }
 
 struct Validation {
@@ -151,9 +134,8 @@ class Trainer {
 void Trainer::forget_stale_vocabulary() {
   const std::string config_path = dir_ + "/config.yaml";
   if (!list_checkpoints(dir_).empty() || !data::file_exists(config_path)) return;
-  std::vector<std::string> changed;
-  for (const std::string& diff : incompatible_differences(data::read_file(config_path), config_to_yaml(config_)))
-    if (diff.rfind("data.", 0) == 0) changed.push_back(diff);
+  const std::vector<std::string> changed =
+      incompatible_differences(data::read_file(config_path), config_to_yaml(config_), "data.");
   if (changed.empty()) return;
   const data::VocabOptions& v = config_.data.vocab;
   auto configured = [&](const std::filesystem::path& file) {
@@ -515,45 +497,5 @@ UpdateResult training_update(const Model& model, Optimizer& optimizer, const std
 TrainSummary train(const Config& config, const TrainFlags& flags) { return Trainer(config, flags).run(); }
 
 void request_training_stop() { g_stop = true; }
-
-}  // namespace attend
-
-// --- attend train -------------------------------------------------------------------
-#include "tools/cli.h"
-
-namespace attend {
-
-namespace {
-// `word` as a POSIX shell reads it back: as is when safe, else in single quotes.
-std::string shell_quote(const std::string& word) {
-  const bool safe = !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                            "0123456789_-+=/.,:@%") == std::string::npos;
-  if (safe) return word;
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-}  // namespace
-
-Command add_train_command(CLI::App& app) {
-  struct Args {
-    std::string config;
-    std::vector<std::string> overrides;
-    bool resume = false;
-  };
-  auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("train", "train a model from a YAML config");
-  cmd->add_option("config", args->config, "the YAML config file")->required();
-  cmd->add_option("--set", args->overrides, "override a config key, e.g. --set train.optimizer.lr=3e-4")
-      ->allow_extra_args(false);
-  cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint (which must exist)");
-  return {cmd, [args] {
-            Config config = load_config(args->config, args->overrides);
-            std::string again = "attend train " + shell_quote(args->config);
-            for (const std::string& o : args->overrides) again += " --set " + shell_quote(o);
-            train(config, {.resume = args->resume, .command_hint = again + " --resume"});
-            return 0;
-          }};
-}
 
 }  // namespace attend
