@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/allocator.h"
+#include "core/kernels_reduce.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -44,6 +45,14 @@ void check_options(const Tensor& src, const SearchOptions& options) {
   CHECK(options.beam >= 1, "search: beam must be at least 1, got {}", options.beam);
   CHECK(options.nbest >= 1 && options.nbest <= options.beam,
         "search: nbest {} must be between 1 and the beam size {}", options.nbest, options.beam);
+}
+
+// The index of row[0..V)'s largest value, the first on ties (std::max_element's answer
+// for rows without NaN), found by a vectorised max and a search for it.
+int32_t first_max(const float* row, int64_t V) {
+  const float m = kernels::row_max(row, V);
+  const int64_t i = std::find(row, row + V, m) - row;
+  return int32_t(i < V ? i : 0);
 }
 
 // The k best (value, index) of row[0..V), best first; ties keep the lower index first.
@@ -123,7 +132,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
     std::vector<int32_t> next_last;
     for (int64_t i = 0; i < n; ++i) {
       const float* row = lp + i * V;
-      const int32_t best = int32_t(std::max_element(row, row + V) - row);
+      const int32_t best = first_max(row, V);
       Hypothesis& h = out[size_t(alive[size_t(i)])];
       h.score += row[best];
       if (best == options.eos_id) {
@@ -143,8 +152,8 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
     } else if (keep.empty()) {
       alive.clear();
     }
+    if (int64_t(next_last.size()) != n) allocator().empty_cache();  // rows left: see decode_all
     last = std::move(next_last);
-    allocator().empty_cache();  // see decode_all
   }
   for (Hypothesis& h : out) h.normalized = h.score / length_penalty(h.length(), options.length_penalty);
   return out;
@@ -232,7 +241,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       s.beams = std::move(next);
     }
     if (!parents.empty()) state.reorder(std::vector<int64_t>(parents.begin(), parents.end()));
-    allocator().empty_cache();  // see decode_all
+    if (int64_t(next_last.size()) != R) allocator().empty_cache();  // rows left: see decode_all
     last = std::move(next_last);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
