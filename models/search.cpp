@@ -56,16 +56,29 @@ int32_t first_max(const float* row, int64_t V) {
 }
 
 // The k best (value, index) of row[0..V), best first; ties keep the lower index first.
+// Once k are held, blocks of 16 values none of which beats the k-th are skipped by one
+// vector compare (most of a row of a trained model's log-probs).
 void top_k(const float* row, int64_t V, int k, std::vector<std::pair<float, int32_t>>& out) {
   out.clear();
-  for (int64_t v = 0; v < V; ++v) {
+  auto consider = [&](int64_t v) {
     const float x = row[v];
-    if (int(out.size()) == k && !(x > out.back().first)) continue;
+    if (int(out.size()) == k && !(x > out.back().first)) return;
     auto pos = std::upper_bound(out.begin(), out.end(), x,
                                 [](float value, const std::pair<float, int32_t>& e) { return value > e.first; });
     out.insert(pos, {x, int32_t(v)});
     if (int(out.size()) > k) out.pop_back();
+  };
+  int64_t v = 0;
+  for (; v < V && int(out.size()) < k; ++v) consider(v);
+  for (; v + 16 <= V; v += 16) {
+    const float bar = out.back().first;
+    int above = 0;
+#pragma omp simd reduction(| : above)
+    for (int l = 0; l < 16; ++l) above |= row[v + l] > bar;
+    if (above)
+      for (int l = 0; l < 16; ++l) consider(v + l);
   }
+  for (; v < V; ++v) consider(v);
 }
 
 struct Beam {

@@ -20,17 +20,19 @@ void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
   for (int64_t r = 0; r < R; ++r)
     if (index[size_t(r)] != r) changed.push_back(r);
   if (changed.empty()) return;
-  std::vector<float> sources(changed.size() * size_t(H * block));
+  thread_local std::vector<float> scratch;  // grows to the largest reorder, then reused
+  if (scratch.size() < changed.size() * size_t(H * block)) scratch.resize(changed.size() * size_t(H * block));
+  float* sources = scratch.data();
   float* data = x.data();
   const int64_t sb = x.stride(0), sh = x.stride(1);
   for (size_t i = 0; i < changed.size(); ++i)
     for (int64_t h = 0; h < H; ++h) {
       const float* from = data + index[size_t(changed[i])] * sb + h * sh;
-      std::copy(from, from + block, sources.data() + (int64_t(i) * H + h) * block);
+      std::copy(from, from + block, sources + (int64_t(i) * H + h) * block);
     }
   for (size_t i = 0; i < changed.size(); ++i)
     for (int64_t h = 0; h < H; ++h) {
-      const float* from = sources.data() + (int64_t(i) * H + h) * block;
+      const float* from = sources + (int64_t(i) * H + h) * block;
       std::copy(from, from + block, data + changed[i] * sb + h * sh);
     }
 }
