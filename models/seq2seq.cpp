@@ -9,32 +9,39 @@ namespace attend {
 namespace {
 
 // x: (R,H,L,Dh), a view whose (L,Dh) blocks are contiguous (a KVCache's keys or values);
-// row r becomes old row index[r] (index: (R)), copying only the rows that change (through
-// a scratch copy of their sources, so no source is overwritten before it is read). The
-// store's positions past L are neither read nor written.
+// row r becomes old row index[r] (index: (R)), copying only the rows that change. Sources
+// that are themselves overwritten are saved to a scratch copy first; the others are
+// copied straight. The store's positions past L are neither read nor written.
 void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
   const int64_t R = x.size(0), H = x.size(1), block = x.size(2) * x.size(3);
   CHECK(x.stride(3) == 1 && x.stride(2) == x.size(3), "permute_rows_in_place: {} has no contiguous (L,Dh) blocks",
         x.str());
-  std::vector<int64_t> changed;
+  std::vector<int64_t> changed, saved(size_t(R), -1);  // saved[r]: r's slot in the scratch copy
   for (int64_t r = 0; r < R; ++r)
     if (index[size_t(r)] != r) changed.push_back(r);
   if (changed.empty()) return;
+  int64_t n_saved = 0;
+  for (int64_t r : changed) {
+    const int64_t from = index[size_t(r)];
+    if (index[size_t(from)] != from && saved[size_t(from)] < 0) saved[size_t(from)] = n_saved++;
+  }
   thread_local std::vector<float> scratch;  // grows to the largest reorder, then reused
-  if (scratch.size() < changed.size() * size_t(H * block)) scratch.resize(changed.size() * size_t(H * block));
-  float* sources = scratch.data();
+  if (scratch.size() < size_t(n_saved * H * block)) scratch.resize(size_t(n_saved * H * block));
   float* data = x.data();
   const int64_t sb = x.stride(0), sh = x.stride(1);
-  for (size_t i = 0; i < changed.size(); ++i)
+  for (int64_t r = 0; r < R; ++r)
+    if (saved[size_t(r)] >= 0)
+      for (int64_t h = 0; h < H; ++h)
+        std::copy(data + r * sb + h * sh, data + r * sb + h * sh + block,
+                  scratch.data() + (saved[size_t(r)] * H + h) * block);
+  for (int64_t r : changed) {
+    const int64_t from = index[size_t(r)];
     for (int64_t h = 0; h < H; ++h) {
-      const float* from = data + index[size_t(changed[i])] * sb + h * sh;
-      std::copy(from, from + block, sources + (int64_t(i) * H + h) * block);
+      const float* src = saved[size_t(from)] >= 0 ? scratch.data() + (saved[size_t(from)] * H + h) * block
+                                                  : data + from * sb + h * sh;
+      std::copy(src, src + block, data + r * sb + h * sh);
     }
-  for (size_t i = 0; i < changed.size(); ++i)
-    for (int64_t h = 0; h < H; ++h) {
-      const float* from = sources + (int64_t(i) * H + h) * block;
-      std::copy(from, from + block, data + changed[i] * sb + h * sh);
-    }
+  }
 }
 
 // A cache store that only this cache holds (its handle, and its storage but for the one
