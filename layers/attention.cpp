@@ -1,5 +1,6 @@
 #include "layers/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/ops.h"
@@ -19,8 +20,46 @@ template <typename T> void mark_pads(float* mask, const T* ids, int64_t n, int64
 
 }  // namespace
 
+void KVCache::append(const Tensor& k_new, const Tensor& v_new) {
+  CHECK(k_new.dim() == 4 && v_new.shape() == k_new.shape(), "KVCache::append: keys {} and values {} must be (B,H,T,Dh)",
+        k_new.str(), v_new.str());
+  if (!empty())
+    CHECK(k.size(0) == k_new.size(0) && k.size(1) == k_new.size(1) && k.size(3) == k_new.size(3),
+          "KVCache::append: cache holds {}, new keys are {}", k.str(), k_new.str());
+  if (autograd::needs_grad({k_new, v_new})) {  // differentiable: concatenate
+    const bool first = empty();
+    k = first ? k_new.contiguous() : concat({k, k_new}, 2);
+    v = first ? v_new.contiguous() : concat({v, v_new}, 2);
+    k_store = v_store = Tensor();
+    return;
+  }
+  const int64_t L = length(), T = k_new.size(2);
+  if (L + T > capacity() || !k_store.defined()) {  // move into stores twice as large
+    Shape shape = k_new.shape();
+    shape[2] = std::max({L + T, 2 * capacity(), kMinCapacity});
+    Tensor ks = Tensor::empty(shape), vs = Tensor::empty(shape);
+    if (L > 0) {
+      copy_strided(ks.slice(2, 0, L), k);
+      copy_strided(vs.slice(2, 0, L), v);
+    }
+    k_store = ks, v_store = vs;
+  }
+  copy_strided(k_store.slice(2, L, L + T), k_new);
+  copy_strided(v_store.slice(2, L, L + T), v_new);
+  k = k_store.slice(2, 0, L + T);
+  v = v_store.slice(2, 0, L + T);
+}
+
 void KVCache::reorder(const Tensor& index) {
   if (empty()) return;
+  if (k_store.defined()) {  // keep the room for more positions
+    const int64_t L = length();
+    k_store = index_select(k_store, 0, index);
+    v_store = index_select(v_store, 0, index);
+    k = k_store.slice(2, 0, L);
+    v = v_store.slice(2, 0, L);
+    return;
+  }
   k = index_select(k, 0, index);
   v = index_select(v, 0, index);
 }
@@ -102,17 +141,11 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
   Tensor k = split_heads(k_proj_.forward(x));
   Tensor v = split_heads(v_proj_.forward(x));
   if (cache) {
-    if (!cache->empty()) {
-      CHECK(cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}", cache->k.size(0),
-            x.size(0));
-      k = concat({cache->k, k}, 2);
-      v = concat({cache->v, v}, 2);
-    } else {
-      k = k.contiguous();
-      v = v.contiguous();
-    }
-    cache->k = k;
-    cache->v = v;
+    CHECK(cache->empty() || cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}",
+          cache->k.size(0), x.size(0));
+    cache->append(k, v);  // in place, no copy of the past positions
+    k = cache->k;
+    v = cache->v;
   }
   return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, causal, probs)));
 }

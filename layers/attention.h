@@ -21,13 +21,22 @@
 
 namespace attend {
 
-// Keys and values of past positions of one attention layer: (B,H,L,Dh) each.
+// Keys and values of past positions of one attention layer: (B,H,L,Dh) each. append()
+// writes new positions in place into stores with room for more (B,H,capacity,Dh), whose
+// capacity doubles when full, so a decoding step copies only its own keys/values; k and v
+// are then views of the stores' first L positions. (With gradients wanted, append
+// concatenates instead, so keys/values stay differentiable.)
 struct KVCache {
-  Tensor k, v;
+  Tensor k, v;              // (B,H,L,Dh)
+  Tensor k_store, v_store;  // (B,H,capacity,Dh) behind k and v, or undefined
+  static constexpr int64_t kMinCapacity = 16;
   bool empty() const { return !k.defined(); }
   int64_t length() const { return empty() ? 0 : k.size(2); }
+  int64_t capacity() const { return k_store.defined() ? k_store.size(2) : length(); }
+  // k_new, v_new: (B,H,T,Dh) the keys/values of T new positions, B as the cache's.
+  void append(const Tensor& k_new, const Tensor& v_new);
   void reorder(const Tensor& index);  // index: (B') i32/i64 rows of the batch to keep
-  void clear() { k = v = Tensor(); }
+  void clear() { k = v = k_store = v_store = Tensor(); }
 };
 
 // ids: (B,S) i32/i64 -> (B,1,1,S) f32 with 1 where ids == pad_id (keys to ignore).

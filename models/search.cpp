@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/allocator.h"
+#include "core/kernels_reduce.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -46,17 +47,38 @@ void check_options(const Tensor& src, const SearchOptions& options) {
         "search: nbest {} must be between 1 and the beam size {}", options.nbest, options.beam);
 }
 
+// The index of row[0..V)'s largest value, the first on ties (std::max_element's answer
+// for rows without NaN), found by a vectorised max and a search for it.
+int32_t first_max(const float* row, int64_t V) {
+  const float m = kernels::row_max(row, V);
+  const int64_t i = std::find(row, row + V, m) - row;
+  return int32_t(i < V ? i : 0);
+}
+
 // The k best (value, index) of row[0..V), best first; ties keep the lower index first.
+// Once k are held, blocks of 16 values none of which beats the k-th are skipped by one
+// vector compare (most of a row of a trained model's log-probs).
 void top_k(const float* row, int64_t V, int k, std::vector<std::pair<float, int32_t>>& out) {
   out.clear();
-  for (int64_t v = 0; v < V; ++v) {
+  auto consider = [&](int64_t v) {
     const float x = row[v];
-    if (int(out.size()) == k && !(x > out.back().first)) continue;
+    if (int(out.size()) == k && !(x > out.back().first)) return;
     auto pos = std::upper_bound(out.begin(), out.end(), x,
                                 [](float value, const std::pair<float, int32_t>& e) { return value > e.first; });
     out.insert(pos, {x, int32_t(v)});
     if (int(out.size()) > k) out.pop_back();
+  };
+  int64_t v = 0;
+  for (; v < V && int(out.size()) < k; ++v) consider(v);
+  for (; v + 16 <= V; v += 16) {
+    const float bar = out.back().first;
+    int above = 0;
+#pragma omp simd reduction(| : above)
+    for (int l = 0; l < 16; ++l) above |= row[v + l] > bar;
+    if (above)
+      for (int l = 0; l < 16; ++l) consider(v + l);
   }
+  for (; v < V; ++v) consider(v);
 }
 
 struct Beam {
@@ -123,7 +145,7 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
     std::vector<int32_t> next_last;
     for (int64_t i = 0; i < n; ++i) {
       const float* row = lp + i * V;
-      const int32_t best = int32_t(std::max_element(row, row + V) - row);
+      const int32_t best = first_max(row, V);
       Hypothesis& h = out[size_t(alive[size_t(i)])];
       h.score += row[best];
       if (best == options.eos_id) {
@@ -143,8 +165,8 @@ std::vector<Hypothesis> greedy_search(const Seq2Seq& model, const Tensor& src, c
     } else if (keep.empty()) {
       alive.clear();
     }
+    if (int64_t(next_last.size()) != n) allocator().empty_cache();  // rows left: see decode_all
     last = std::move(next_last);
-    allocator().empty_cache();  // see decode_all
   }
   for (Hypothesis& h : out) h.normalized = h.score / length_penalty(h.length(), options.length_penalty);
   return out;
@@ -232,7 +254,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Seq2Seq& model, const Ten
       s.beams = std::move(next);
     }
     if (!parents.empty()) state.reorder(std::vector<int64_t>(parents.begin(), parents.end()));
-    allocator().empty_cache();  // see decode_all
+    if (int64_t(next_last.size()) != R) allocator().empty_cache();  // rows left: see decode_all
     last = std::move(next_last);
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));

@@ -73,9 +73,11 @@ std::vector<std::vector<int64_t>> plan_decode_batches(const std::vector<int64_t>
 // decoder rows); beam 1 runs greedy_search. Returns the n-best lists in input order.
 // progress(done, total) is called after each batch.
 //
-// Memory: the searches hand the caching allocator's free blocks back after every step,
-// since decoding allocates tensors of ever new shapes (caches grow, finished rows leave)
-// that the allocator would otherwise keep (test2016, demo model, beam 4: 2.0 -> 0.6 GB).
+// Memory: the searches hand the caching allocator's free blocks back after every step at
+// which rows left the batch, since the next steps allocate tensors of new shapes that the
+// allocator would otherwise keep beside the old ones (test2016, demo model, beam 4: 2.0 ->
+// 0.6 GB). Steps that keep the row count reuse the previous step's blocks; the
+// self-attention caches grow by doubling (KVCache), not by one position a step.
 std::vector<std::vector<Hypothesis>> decode_all(
     const Seq2Seq& model, const std::vector<std::vector<int32_t>>& sources, const SearchOptions& options,
     int64_t batch_tokens, const std::function<void(int64_t, int64_t)>& progress = {});

@@ -8,36 +8,54 @@ namespace attend {
 
 namespace {
 
-// x: (R,...) contiguous; row r becomes old row index[r] (index: (R)), copying only the
-// rows that change (through a scratch copy of their sources, so no source is overwritten
-// before it is read).
-void permute_rows_in_place(Tensor& x, const std::vector<int64_t>& index) {
-  const int64_t R = x.size(0), row = R == 0 ? 0 : x.numel() / R;
-  std::vector<int64_t> changed;
+// x: (R,H,L,Dh), a view whose (L,Dh) blocks are contiguous (a KVCache's keys or values);
+// row r becomes old row index[r] (index: (R)), copying only the rows that change. Sources
+// that are themselves overwritten are saved to a scratch copy first; the others are
+// copied straight. The store's positions past L are neither read nor written.
+void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
+  const int64_t R = x.size(0), H = x.size(1), block = x.size(2) * x.size(3);
+  CHECK(x.stride(3) == 1 && x.stride(2) == x.size(3), "permute_rows_in_place: {} has no contiguous (L,Dh) blocks",
+        x.str());
+  std::vector<int64_t> changed, saved(size_t(R), -1);  // saved[r]: r's slot in the scratch copy
   for (int64_t r = 0; r < R; ++r)
     if (index[size_t(r)] != r) changed.push_back(r);
   if (changed.empty()) return;
-  std::vector<float> sources(changed.size() * size_t(row));
-  float* data = x.data();
-  for (size_t i = 0; i < changed.size(); ++i) {
-    const float* from = data + index[size_t(changed[i])] * row;
-    std::copy(from, from + row, sources.data() + i * size_t(row));
+  int64_t n_saved = 0;
+  for (int64_t r : changed) {
+    const int64_t from = index[size_t(r)];
+    if (index[size_t(from)] != from && saved[size_t(from)] < 0) saved[size_t(from)] = n_saved++;
   }
-  for (size_t i = 0; i < changed.size(); ++i)
-    std::copy(sources.data() + i * size_t(row), sources.data() + (i + 1) * size_t(row), data + changed[i] * row);
+  thread_local std::vector<float> scratch;  // grows to the largest reorder, then reused
+  if (scratch.size() < size_t(n_saved * H * block)) scratch.resize(size_t(n_saved * H * block));
+  float* data = x.data();
+  const int64_t sb = x.stride(0), sh = x.stride(1);
+  for (int64_t r = 0; r < R; ++r)
+    if (saved[size_t(r)] >= 0)
+      for (int64_t h = 0; h < H; ++h)
+        std::copy(data + r * sb + h * sh, data + r * sb + h * sh + block,
+                  scratch.data() + (saved[size_t(r)] * H + h) * block);
+  for (int64_t r : changed) {
+    const int64_t from = index[size_t(r)];
+    for (int64_t h = 0; h < H; ++h) {
+      const float* src = saved[size_t(from)] >= 0 ? scratch.data() + (saved[size_t(from)] * H + h) * block
+                                                  : data + from * sb + h * sh;
+      std::copy(src, src + block, data + r * sb + h * sh);
+    }
+  }
 }
 
-// A cache tensor that only this state holds (its handle and its storage) and that is
-// laid out row after row.
-bool writable(const Tensor& t) {
-  return t.defined() && t.is_contiguous() && t.offset() == 0 && t.impl_ptr().use_count() == 1 &&
-         t.impl()->storage.use_count() == 1;
+// A cache store that only this cache holds (its handle, and its storage but for the one
+// view `view` of it) and that is laid out row after row.
+bool writable(const Tensor& store, const Tensor& view) {
+  return store.defined() && store.is_contiguous() && store.offset() == 0 && store.impl_ptr().use_count() == 1 &&
+         view.impl_ptr().use_count() == 1 && view.shares_storage(store) && store.impl()->storage.use_count() == 2;
 }
 
 void reorder_cache(KVCache& cache, const std::vector<int64_t>& index, const Tensor& index_tensor) {
   if (cache.empty()) return;
-  if (int64_t(index.size()) == cache.k.size(0) && writable(cache.k) && writable(cache.v)) {
-    permute_rows_in_place(cache.k, index);
+  if (int64_t(index.size()) == cache.k.size(0) && writable(cache.k_store, cache.k) &&
+      writable(cache.v_store, cache.v)) {
+    permute_rows_in_place(cache.k, index);  // in the stores, which k and v view
     permute_rows_in_place(cache.v, index);
   } else {
     cache.reorder(index_tensor);

@@ -125,6 +125,34 @@ TEST(BeamSearch, BeamOneEqualsGreedy) {
   }
 }
 
+TEST(GreedySearch, LongOutputsPastTheCacheGrowthEqualRecomputingTheWholePrefix) {
+  // 40 steps grow the self-attention caches twice (16 -> 32 -> 64 positions); each step's
+  // choice must be the argmax of a full forward over the prefix (no cache at all).
+  auto model = tiny_model(7, 11);
+  const Seq2Seq& m = model->as<Seq2Seq>();
+  const SearchOptions o{.max_length_a = 0.0f, .max_length_b = 40, .eos_id = -1};  // never ends early
+  const std::vector<std::vector<int32_t>> sources = {kSources[0], kSources[3]};
+  std::vector<Hypothesis> found = greedy_search(m, batch_of(sources), o);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    ASSERT_EQ(found[i].tokens.size(), 40u);
+    std::vector<int32_t> prefix = {kBos};
+    float score = 0;
+    NoGradGuard no_grad;
+    for (int64_t t = 0; t < 40; ++t) {
+      const Tensor logp = log_softmax(m.forward(batch_of({sources[i]}), batch_of({prefix})));  // (1,t+1,V)
+      const int64_t V = logp.size(2);
+      std::vector<float> row = logp.slice(1, t, t + 1).to_vector();
+      row[size_t(kPad)] = row[size_t(kBos)] = -INFINITY;
+      const int32_t best = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+      ASSERT_LT(best, V);
+      score += row[size_t(best)];
+      EXPECT_EQ(found[i].tokens[size_t(t)], best) << "row " << i << " step " << t;
+      prefix.push_back(best);
+    }
+    EXPECT_NEAR(found[i].score, score, 1e-3);
+  }
+}
+
 TEST(BeamSearch, ExhaustiveBeamFindsTheBruteForceBest) {
   const std::vector<int32_t> allowed = {kUnk, 4, 5, 6};  // <pad>, <s> are never produced
   int finished_best = 0, cut_best = 0;
