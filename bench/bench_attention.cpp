@@ -17,17 +17,24 @@ namespace {
 
 using attend::Tensor;
 
-Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& causal, float scale, float p,
-                attend::Generator& gen) {
+// (B,L,H*Dh) -> (B,H,L,Dh)
+Tensor split(const Tensor& x, int64_t H) {
+  return x.reshape({x.size(0), x.size(1), H, x.size(2) / H}).permute({0, 2, 1, 3});
+}
+
+Tensor composed(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int64_t H, const Tensor& causal,
+                float scale, float p, attend::Generator& gen) {
+  const Tensor q = split(q_in, H), k = split(k_in, H), v = split(v_in, H);
   Tensor scores = attend::masked_fill(attend::matmul(q * scale, k.transpose(2, 3)), causal, -1e30f);
   Tensor probs = attend::softmax(scores);
-  return attend::matmul(p > 0.0f ? attend::dropout(probs, p, gen) : probs, v);
+  Tensor y = attend::matmul(p > 0.0f ? attend::dropout(probs, p, gen) : probs, v);
+  return y.permute({0, 2, 1, 3}).reshape({q_in.size(0), q_in.size(1), q_in.size(2)});
 }
 
 void run(benchmark::State& state, bool fused, int64_t B, int64_t L, float p) {
   const int64_t H = 4, Dh = 64;
   const float scale = 1.0f / std::sqrt(float(Dh));
-  Tensor q = Tensor::empty({B, H, L, Dh}), k = Tensor::empty({B, H, L, Dh}), v = Tensor::empty({B, H, L, Dh});
+  Tensor q = Tensor::empty({B, L, H * Dh}), k = Tensor::empty({B, L, H * Dh}), v = Tensor::empty({B, L, H * Dh});
   for (uint64_t i = 0; Tensor* t : {&q, &k, &v}) {
     attend::fill_uniform(t->data(), t->numel(), -1, 1, 1, i++);
     t->set_requires_grad(true);
@@ -36,11 +43,11 @@ void run(benchmark::State& state, bool fused, int64_t B, int64_t L, float p) {
   for (int64_t i = 0; i < L; ++i)
     for (int64_t j = 0; j < L; ++j) m[size_t(i * L + j)] = j > i ? 1.0f : 0.0f;
   const Tensor causal = Tensor::from_vector(m, {L, L});
-  const Tensor dy = Tensor::ones({B, H, L, Dh});
+  const Tensor dy = Tensor::ones({B, L, H * Dh});
   attend::Generator gen(1);
   for (auto _ : state) {
-    Tensor y = fused ? attend::attention(q, k, v, Tensor(), true, scale, p, &gen)
-                     : composed(q, k, v, causal, scale, p, gen);
+    Tensor y = fused ? attend::attention(q, k, v, H, Tensor(), true, scale, p, &gen)
+                     : composed(q, k, v, H, causal, scale, p, gen);
     y.backward(dy);
     for (Tensor* t : {&q, &k, &v}) t->zero_grad();
   }

@@ -265,7 +265,8 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   }
 }
 
-void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const float* dout, HeadStrides ds,
+void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
+                   HeadStrides dvs, const float* dout, HeadStrides ds,
                    const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                    HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
@@ -347,16 +348,14 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
     }
     if (dq)
       for (int64_t r = 0; r < R; ++r) {
-        float* out = dq + (row0 + i0 + r) * Dh;
+        float* out = dq + b * dqs.b + h * dqs.h + (i0 + r) * dqs.l;
         for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
       }
   }
-  const int64_t kv0 = (b * sh.H + h) * S * Dh;
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t d = 0; d < Dh; ++d) {
-      if (dk) dk[kv0 + s * Dh + d] += dka[s * Dhp + d];
-      if (dv) dv[kv0 + s * Dh + d] += dva[s * Dhp + d];
-    }
+  for (int64_t s = 0; s < S; ++s) {
+    if (dk) accumulate(dk + b * dks.b + h * dks.h + s * dks.l, dka + s * Dhp, Dh);
+    if (dv) accumulate(dv + b * dvs.b + h * dvs.h + s * dvs.l, dva + s * Dhp, Dh);
+  }
 }
 
 }  // namespace
@@ -370,14 +369,15 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
     forward_head(bh / sh.H, bh % sh.H, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                         const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t pairs = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
   for (int64_t bh = 0; bh < pairs; ++bh)
-    backward_head(bh / sh.H, bh % sh.H, dq, dk, dv, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
+    backward_head(bh / sh.H, bh % sh.H, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
                   drop);
 }
 

@@ -5,7 +5,9 @@
 // recomputes the probabilities block by block from q, k and that log-sum-exp
 // (FlashAttention-2, Dao 2023). Work is split over (b,h) pairs on the OpenMP threads,
 // each pair computed by one thread in a fixed order: results do not depend on the
-// thread count. Operands are (B,H,L,Dh) with any strides except a contiguous last dim.
+// thread count. Operands, gradients included, are (B,H,L,Dh) with any strides except a
+// contiguous last dim: heads side by side in (B,L,H*Dh) rows are (B,H,L,Dh) with strides
+// {L*H*Dh, Dh, H*Dh}.
 //
 //   kernels::attention_forward(o, os, lse, q, qs, k, ks, v, vs, shape, mask, drop);
 #pragma once
@@ -42,9 +44,10 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                        const AttentionMask& mask, const AttentionDropout& drop);
 // dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
-// dq: (B,H,T,Dh), dk, dv: (B,H,S,Dh), all contiguous; dout, o: (B,H,T,Dh) strides ds, os;
-// q, k, v as in forward; lse: (B,H,T) from forward.
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+// dq: (B,H,T,Dh) strides dqs, dk, dv: (B,H,S,Dh) strides dks, dvs; dout, o: (B,H,T,Dh)
+// strides ds, os; q, k, v as in forward; lse: (B,H,T) from forward.
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionDropout& drop);

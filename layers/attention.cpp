@@ -75,14 +75,12 @@ Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
 
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
                                   bool causal, Tensor* probs) const {
-  const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
-  const float scale = 1.0f / std::sqrt(float(q.size(3)));
-  if (!probs) {  // one fused op that never holds the (B,H,T,S) probabilities
-    const float p = dropout_.is_training() ? dropout_.p() : 0.0f;
-    return attention(q, k, v, key_padding, causal, scale, p, options_.gen);
-  }
+  const int64_t B = q.size(0), T = q.size(1), S = k.size(1), H = options_.heads;
+  const float scale = 1.0f / std::sqrt(float(options_.d_model / H));
+  if (!probs)  // one fused op that never holds the (B,H,T,S) probabilities
+    return attention(q, k, v, H, key_padding, causal, scale, dropout_p(), options_.gen);
   // With the probabilities asked for (alignments), the composed ops, which keep them.
-  Tensor scores = matmul(q * scale, k.transpose(2, 3));  // (B,H,T,S)
+  Tensor scores = matmul(split_heads(q) * scale, split_heads(k).transpose(2, 3));  // (B,H,T,S)
   if (key_padding.defined()) {
     CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",
           key_padding.str(), B, S);
@@ -90,31 +88,26 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
   }
   if (causal && T > 1) scores = masked_fill(scores, causal_mask(T, S), kMasked);
   Tensor p = softmax(scores);
-  if (probs) *probs = p;
-  return matmul(dropout_.forward(p), v);
+  *probs = p;
+  return merge_heads(matmul(dropout_.forward(p), split_heads(v)));
 }
 
 Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_padding, bool causal, KVCache* cache,
                                           Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
-  Tensor q = split_heads(q_proj_.forward(x));
-  Tensor k = split_heads(k_proj_.forward(x));
-  Tensor v = split_heads(v_proj_.forward(x));
+  Tensor q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
   if (cache) {
     if (!cache->empty()) {
       CHECK(cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}", cache->k.size(0),
             x.size(0));
-      k = concat({cache->k, k}, 2);
-      v = concat({cache->v, v}, 2);
-    } else {
-      k = k.contiguous();
-      v = v.contiguous();
+      k = concat({cache->k, k}, 1);
+      v = concat({cache->v, v}, 1);
     }
     cache->k = k;
     cache->v = v;
   }
-  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, causal, probs)));
+  return out_proj_.forward(attend(q, k, v, key_padding, causal, probs));
 }
 
 Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
@@ -128,15 +121,14 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
   } else {
     CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
           "cross_attention: memory {} does not match input {}", memory.str(), x.str());
-    k = split_heads(k_proj_.forward(memory));
-    v = split_heads(v_proj_.forward(memory));
+    k = k_proj_.forward(memory);
+    v = v_proj_.forward(memory);
     if (cache) {
-      cache->k = k = k.contiguous();
-      cache->v = v = v.contiguous();
+      cache->k = k;
+      cache->v = v;
     }
   }
-  Tensor q = split_heads(q_proj_.forward(x));
-  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, /*causal=*/false, probs)));
+  return out_proj_.forward(attend(q_proj_.forward(x), k, v, key_padding, /*causal=*/false, probs));
 }
 
 }  // namespace attend

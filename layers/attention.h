@@ -21,11 +21,12 @@
 
 namespace attend {
 
-// Keys and values of past positions of one attention layer: (B,H,L,Dh) each.
+// Keys and values of past positions of one attention layer: (B,L,D) each, heads side by
+// side in the last dim (head h is columns [h*Dh, (h+1)*Dh)), as the projections make them.
 struct KVCache {
   Tensor k, v;
   bool empty() const { return !k.defined(); }
-  int64_t length() const { return empty() ? 0 : k.size(2); }
+  int64_t length() const { return empty() ? 0 : k.size(1); }
   void reorder(const Tensor& index);  // index: (B') i32/i64 rows of the batch to keep
   void clear() { k = v = Tensor(); }
 };
@@ -56,10 +57,11 @@ class MultiHeadAttention : public Module {
   Tensor cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
                          KVCache* cache = nullptr, Tensor* probs = nullptr) const;
 
-  // The attention math, in one place: q: (B,H,T,Dh), k, v: (B,H,S,Dh) -> (B,H,T,Dh).
-  // softmax(q k^T / sqrt(Dh) masked) v; masked keys get probability 0. Without probs this is
-  // the fused `attention` op (core/ops.h), which never holds the (B,H,T,S) probabilities;
-  // with probs, the composed ops (matmul, masked_fill, softmax, dropout, matmul) that keep them.
+  // The attention math, in one place: q: (B,T,D), k, v: (B,S,D), heads side by side -> (B,T,D).
+  // softmax(q k^T / sqrt(Dh) masked) v per head; masked keys get probability 0. Without probs
+  // this is the fused `attention` op (core/ops.h), which never holds the (B,H,T,S)
+  // probabilities; with probs, the composed ops (matmul, masked_fill, softmax, dropout,
+  // matmul) on split heads, which keep them.
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding, bool causal,
                 Tensor* probs) const;
 
@@ -68,6 +70,7 @@ class MultiHeadAttention : public Module {
  private:
   Tensor split_heads(const Tensor& x) const;  // (B,T,D) -> (B,H,T,Dh)
   Tensor merge_heads(const Tensor& x) const;  // (B,H,T,Dh) -> (B,T,D)
+  float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
 
   AttentionOptions options_;
   Linear q_proj_, k_proj_, v_proj_, out_proj_;

@@ -1,7 +1,7 @@
-// Fused attention against the composed path (matmul, masked_fill, softmax, dropout,
-// matmul, as layers/attention.cpp builds it): values and gradients of q, k and v for
-// self, causal, cross and decoding shapes, fully masked rows, dropout, several blocks;
-// a central-difference check; bad inputs.
+// Fused attention against the composed path (split heads, matmul, masked_fill, softmax,
+// dropout, matmul, merge heads, as layers/attention.cpp builds it): values and gradients of
+// q, k and v for self, causal, cross and decoding shapes, fully masked rows, dropout,
+// several blocks; packed q|k|v and k|v inputs; a central-difference check; bad inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,14 +25,24 @@ Tensor causal_mask(int64_t T, int64_t S) {
   return Tensor::from_vector(m, {T, S});
 }
 
-Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& pad, bool causal, float scale,
-                float p, Generator* gen) {
+// (B,L,H*Dh) -> (B,H,L,Dh) and back.
+Tensor split(const Tensor& x, int64_t H) {
+  return x.reshape({x.size(0), x.size(1), H, x.size(2) / H}).permute({0, 2, 1, 3});
+}
+Tensor merge(const Tensor& x) {
+  return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+// q: (B,T,D), k, v: (B,S,D) -> (B,T,D), as the fused op with H heads.
+Tensor composed(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int64_t H, const Tensor& pad, bool causal,
+                float scale, float p, Generator* gen) {
+  Tensor q = split(q_in, H), k = split(k_in, H), v = split(v_in, H);
   Tensor scores = matmul(q * scale, k.transpose(2, 3));
   if (pad.defined()) scores = masked_fill(scores, pad, kMasked);
   if (causal && q.size(2) > 1) scores = masked_fill(scores, causal_mask(q.size(2), k.size(2)), kMasked);
   Tensor probs = softmax(scores);
   if (p > 0.0f) probs = dropout(probs, p, *gen);
-  return matmul(probs, v);
+  return merge(matmul(probs, v));
 }
 
 // (B,1,1,S) with 1 at the listed (b, s) pairs.
@@ -58,18 +68,19 @@ struct Case {
 // the same output gradient: outputs and all three input gradients agree.
 void expect_fused_equals_composed(const Case& c, float tol = 2e-5f) {
   const float scale = 1.0f / std::sqrt(float(c.Dh));
-  Tensor q0 = random_tensor({c.B, c.H, c.T, c.Dh}, -1.5f, 1.5f, 1);
-  Tensor k0 = random_tensor({c.B, c.H, c.S, c.Dh}, -1.5f, 1.5f, 2);
-  Tensor v0 = random_tensor({c.B, c.H, c.S, c.Dh}, -1.0f, 1.0f, 3);
-  Tensor dy = random_tensor({c.B, c.H, c.T, c.Dh}, -1.0f, 1.0f, 4);
+  const int64_t D = c.H * c.Dh;
+  Tensor q0 = random_tensor({c.B, c.T, D}, -1.5f, 1.5f, 1);
+  Tensor k0 = random_tensor({c.B, c.S, D}, -1.5f, 1.5f, 2);
+  Tensor v0 = random_tensor({c.B, c.S, D}, -1.0f, 1.0f, 3);
+  Tensor dy = random_tensor({c.B, c.T, D}, -1.0f, 1.0f, 4);
   std::vector<std::vector<float>> out[2];
   for (int fused = 0; fused < 2; ++fused) {
     Tensor q = q0.clone().detach().set_requires_grad(), k = k0.clone().detach().set_requires_grad(),
            v = v0.clone().detach().set_requires_grad();
     Generator gen(11);
-    Tensor y = fused ? attention(q, k, v, c.pad, c.causal, scale, c.p, &gen)
-                     : composed(q, k, v, c.pad, c.causal, scale, c.p, &gen);
-    ASSERT_EQ(y.shape(), Shape({c.B, c.H, c.T, c.Dh}));
+    Tensor y = fused ? attention(q, k, v, c.H, c.pad, c.causal, scale, c.p, &gen)
+                     : composed(q, k, v, c.H, c.pad, c.causal, scale, c.p, &gen);
+    ASSERT_EQ(y.shape(), Shape({c.B, c.T, D}));
     y.backward(dy);
     out[fused] = {y.to_vector(), q.grad().to_vector(), k.grad().to_vector(), v.grad().to_vector()};
   }
@@ -111,9 +122,9 @@ TEST(AttentionFused, FullyMaskedRowAttendsUniformlyLikeComposed) {
   Case c{.B = 2, .H = 1, .T = 3, .S = 3, .Dh = 2, .pad = padding(2, 3, {{0, 0}, {1, 0}, {1, 1}, {1, 2}}),
          .causal = true};
   expect_fused_equals_composed(c);
-  Tensor q = random_tensor({2, 1, 3, 2}, -1, 1, 5), k = random_tensor({2, 1, 3, 2}, -1, 1, 6);
-  Tensor v = Tensor::from_vector({1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6}, {2, 1, 3, 2});
-  std::vector<float> y = attention(q, k, v, c.pad, true, 1.0f).to_vector();
+  Tensor q = random_tensor({2, 3, 2}, -1, 1, 5), k = random_tensor({2, 3, 2}, -1, 1, 6);
+  Tensor v = Tensor::from_vector({1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6}, {2, 3, 2});
+  std::vector<float> y = attention(q, k, v, 1, c.pad, true, 1.0f).to_vector();
   EXPECT_NEAR(y[0], 3.0f, 1e-6f);  // batch 0, row 0: mean of all three values
   EXPECT_NEAR(y[1], 4.0f, 1e-6f);
   for (int i = 6; i < 12; i += 2) EXPECT_NEAR(y[size_t(i)], 3.0f, 1e-6f) << "batch 1, element " << i;
@@ -125,12 +136,12 @@ TEST(AttentionFused, DropoutWithTheSameGeneratorStateEqualsComposed) {
 }
 
 TEST(AttentionFused, DropoutTakesOneStreamAndDropsSomething) {
-  Tensor q = random_tensor({1, 1, 4, 4}, -1, 1, 1), k = random_tensor({1, 1, 6, 4}, -1, 1, 2);
-  Tensor v = random_tensor({1, 1, 6, 4}, -1, 1, 3);
+  Tensor q = random_tensor({1, 4, 4}, -1, 1, 1), k = random_tensor({1, 6, 4}, -1, 1, 2);
+  Tensor v = random_tensor({1, 6, 4}, -1, 1, 3);
   Generator gen(3);
-  Tensor dropped = attention(q, k, v, Tensor(), false, 0.5f, 0.5f, &gen);
+  Tensor dropped = attention(q, k, v, 1, Tensor(), false, 0.5f, 0.5f, &gen);
   EXPECT_EQ(gen.counter(), 1u);
-  EXPECT_NE(dropped.to_vector(), attention(q, k, v, Tensor(), false, 0.5f).to_vector());
+  EXPECT_NE(dropped.to_vector(), attention(q, k, v, 1, Tensor(), false, 0.5f).to_vector());
 }
 
 TEST(AttentionFused, ManyBlocksOfQueriesAndKeysEqualComposed) {
@@ -142,51 +153,99 @@ TEST(AttentionFused, ManyBlocksOfQueriesAndKeysEqualComposed) {
                                5e-5f);
 }
 
-TEST(AttentionFused, StridedHeadsEqualContiguous) {
-  // q as split_heads makes it: (B,T,H,Dh) storage seen as (B,H,T,Dh)
-  Tensor x = random_tensor({2, 3, 2, 4}, -1, 1, 7), k = random_tensor({2, 2, 5, 4}, -1, 1, 8);
-  Tensor v = random_tensor({2, 2, 5, 4}, -1, 1, 9);
-  Tensor q = x.permute({0, 2, 1, 3});
-  EXPECT_EQ(attention(q, k, v, Tensor(), false, 0.5f).to_vector(),
-            attention(q.contiguous(), k, v, Tensor(), false, 0.5f).to_vector());
+TEST(AttentionFused, StridedRowsEqualContiguous) {
+  // q as a slice of a wider projection: rows of 12 floats of which the first 8 are q
+  Tensor wide = random_tensor({2, 3, 12}, -1, 1, 7), k = random_tensor({2, 5, 8}, -1, 1, 8);
+  Tensor v = random_tensor({2, 5, 8}, -1, 1, 9);
+  Tensor q = wide.slice(2, 0, 8);
+  EXPECT_EQ(attention(q, k, v, 2, Tensor(), false, 0.5f).to_vector(),
+            attention(q.contiguous(), k, v, 2, Tensor(), false, 0.5f).to_vector());
+}
+
+// Packed q|k|v (self) and q, k|v (cross) give the values and gradients of separate inputs.
+TEST(AttentionFused, PackedQkvEqualsSeparateInputsWithGradients) {
+  const int64_t B = 2, T = 5, H = 2, D = 8;
+  Tensor qkv0 = random_tensor({B, T, 3 * D}, -1.5f, 1.5f, 1), dy = random_tensor({B, T, D}, -1, 1, 2);
+  Tensor pad = padding(B, T, {{1, 4}});
+  Tensor packed = qkv0.clone().detach().set_requires_grad();
+  Generator gen1(4), gen2(4);
+  Tensor y1 = attention_qkv(packed, H, pad, true, 0.4f, 0.2f, &gen1);
+  y1.backward(dy);
+  Tensor q = qkv0.slice(2, 0, D).contiguous().set_requires_grad(), k = qkv0.slice(2, D, 2 * D).contiguous().set_requires_grad(),
+         v = qkv0.slice(2, 2 * D, 3 * D).contiguous().set_requires_grad();
+  Tensor y2 = attention(q, k, v, H, pad, true, 0.4f, 0.2f, &gen2);
+  y2.backward(dy);
+  EXPECT_EQ(y1.to_vector(), y2.to_vector());
+  EXPECT_EQ(packed.grad().to_vector(), concat({q.grad(), k.grad(), v.grad()}, 2).to_vector());
+}
+
+TEST(AttentionFused, PackedKvEqualsSeparateInputsWithGradients) {
+  const int64_t B = 2, T = 3, S = 6, H = 2, D = 8;
+  Tensor q0 = random_tensor({B, T, D}, -1.5f, 1.5f, 1), kv0 = random_tensor({B, S, 2 * D}, -1.5f, 1.5f, 2);
+  Tensor dy = random_tensor({B, T, D}, -1, 1, 3), pad = padding(B, S, {{0, 5}, {1, 0}});
+  Tensor q1 = q0.clone().detach().set_requires_grad(), kv = kv0.clone().detach().set_requires_grad();
+  Tensor y1 = attention_q_kv(q1, kv, H, pad, false, 0.4f);
+  y1.backward(dy);
+  Tensor q2 = q0.clone().detach().set_requires_grad(), k = kv0.slice(2, 0, D).contiguous().set_requires_grad(),
+         v = kv0.slice(2, D, 2 * D).contiguous().set_requires_grad();
+  Tensor y2 = attention(q2, k, v, H, pad, false, 0.4f);
+  y2.backward(dy);
+  EXPECT_EQ(y1.to_vector(), y2.to_vector());
+  EXPECT_EQ(q1.grad().to_vector(), q2.grad().to_vector());
+  EXPECT_EQ(kv.grad().to_vector(), concat({k.grad(), v.grad()}, 2).to_vector());
 }
 
 TEST(AttentionFused, ResultDoesNotDependOnTheThreadCount) {
-  Tensor q = random_tensor({4, 4, 40, 16}, -1, 1, 1), k = random_tensor({4, 4, 50, 16}, -1, 1, 2);
-  Tensor v = random_tensor({4, 4, 50, 16}, -1, 1, 3);
+  Tensor q = random_tensor({4, 40, 64}, -1, 1, 1), k = random_tensor({4, 50, 64}, -1, 1, 2);
+  Tensor v = random_tensor({4, 50, 64}, -1, 1, 3);
   const int saved = num_threads();
   set_num_threads(1);
-  std::vector<float> one = attention(q, k, v, Tensor(), false, 0.25f).to_vector();
+  std::vector<float> one = attention(q, k, v, 4, Tensor(), false, 0.25f).to_vector();
   set_num_threads(2);
-  std::vector<float> two = attention(q, k, v, Tensor(), false, 0.25f).to_vector();
+  std::vector<float> two = attention(q, k, v, 4, Tensor(), false, 0.25f).to_vector();
   set_num_threads(saved);
   EXPECT_EQ(one, two);
 }
 
 TEST(AttentionFused, GradientsMatchCentralDifferences) {
-  Tensor q = random_tensor({1, 2, 3, 3}, -1, 1, 1), k = random_tensor({1, 2, 4, 3}, -1, 1, 2);
-  Tensor v = random_tensor({1, 2, 4, 3}, -1, 1, 3);
+  Tensor q = random_tensor({1, 3, 6}, -1, 1, 1), k = random_tensor({1, 4, 6}, -1, 1, 2);
+  Tensor v = random_tensor({1, 4, 6}, -1, 1, 3);
   Tensor pad = padding(1, 4, {{0, 3}});
   EXPECT_TRUE(test::gradcheck(
-      [&](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], pad, true, 0.7f); }, {q, k, v}));
+      [&](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], 2, pad, true, 0.7f); }, {q, k, v}));
+}
+
+TEST(AttentionFused, PackedGradientsMatchCentralDifferences) {
+  Tensor qkv = random_tensor({2, 3, 12}, -1, 1, 4);
+  Tensor pad = padding(2, 3, {{1, 2}});
+  EXPECT_TRUE(test::gradcheck(
+      [&](const std::vector<Tensor>& in) { return attention_qkv(in[0], 2, pad, true, 0.7f); }, {qkv}));
 }
 
 TEST(AttentionFused, RejectsMismatchedKeys) {
-  Tensor q = Tensor::zeros({1, 2, 3, 4}), k = Tensor::zeros({1, 2, 5, 3}), v = Tensor::zeros({1, 2, 5, 4});
+  Tensor q = Tensor::zeros({1, 3, 4}), k = Tensor::zeros({1, 5, 3}), v = Tensor::zeros({1, 5, 4});
   try {
-    attention(q, k, v, Tensor(), false, 1.0f);
+    attention(q, k, v, 2, Tensor(), false, 1.0f);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("k f32[1, 2, 5, 3] and v f32[1, 2, 5, 4] must both be [1, 2, S, 4]"),
-              std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("k must be f32 (1, L, 4), got f32[1, 5, 3]"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AttentionFused, RejectsHeadsThatDoNotDivideTheModelDim) {
+  Tensor q = Tensor::zeros({1, 3, 6});
+  try {
+    attention(q, q, q, 4, Tensor(), false, 1.0f);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4 heads do not divide the model dim 6"), std::string::npos) << e.what();
   }
 }
 
 TEST(AttentionFused, RejectsAPaddingMaskOfTheWrongShape) {
-  Tensor q = Tensor::zeros({2, 1, 3, 4}), k = Tensor::zeros({2, 1, 5, 4});
+  Tensor q = Tensor::zeros({2, 3, 4}), k = Tensor::zeros({2, 5, 4});
   try {
-    attention(q, k, k, Tensor::zeros({2, 1, 1, 3}), false, 1.0f);
+    attention(q, k, k, 1, Tensor::zeros({2, 1, 1, 3}), false, 1.0f);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("key padding mask f32[2, 1, 1, 3] does not match [2, 1, 1, 5]"),
@@ -196,9 +255,9 @@ TEST(AttentionFused, RejectsAPaddingMaskOfTheWrongShape) {
 }
 
 TEST(AttentionFused, RejectsCausalWithMoreQueriesThanKeys) {
-  Tensor q = Tensor::zeros({1, 1, 4, 2}), k = Tensor::zeros({1, 1, 3, 2});
+  Tensor q = Tensor::zeros({1, 4, 2}), k = Tensor::zeros({1, 3, 2});
   try {
-    attention(q, k, k, Tensor(), true, 1.0f);
+    attention(q, k, k, 1, Tensor(), true, 1.0f);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("causal with 4 queries but only 3 keys"), std::string::npos) << e.what();
@@ -206,9 +265,9 @@ TEST(AttentionFused, RejectsCausalWithMoreQueriesThanKeys) {
 }
 
 TEST(AttentionFused, RejectsDropoutWithoutAGenerator) {
-  Tensor q = Tensor::zeros({1, 1, 2, 2});
+  Tensor q = Tensor::zeros({1, 2, 2});
   try {
-    attention(q, q, q, Tensor(), false, 1.0f, 0.1f, nullptr);
+    attention(q, q, q, 1, Tensor(), false, 1.0f, 0.1f, nullptr);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("dropout 0.1 needs a generator"), std::string::npos) << e.what();
