@@ -73,6 +73,20 @@ Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
   return x.permute({0, 2, 1, 3}).reshape({B, T, options_.d_model});
 }
 
+bool MultiHeadAttention::packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const {
+  return !cache && !probs &&
+         autograd::needs_grad({x, q_proj_.weight(), k_proj_.weight(), v_proj_.weight()});
+}
+
+Tensor MultiHeadAttention::project(const Tensor& x, std::initializer_list<const Linear*> projections) const {
+  std::vector<Tensor> weights, biases;
+  for (const Linear* p : projections) {
+    weights.push_back(p->weight());
+    if (p->bias().defined()) biases.push_back(p->bias());
+  }
+  return linear(x, concat(weights, 0), biases.empty() ? Tensor() : concat(biases, 0));
+}
+
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
                                   bool causal, Tensor* probs) const {
   const int64_t B = q.size(0), T = q.size(1), S = k.size(1), H = options_.heads;
@@ -96,6 +110,12 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
                                           Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
+  if (packed_projections(x, cache, probs)) {
+    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
+    Tensor qkv = project(x, {&q_proj_, &k_proj_, &v_proj_});  // (B,T,3D)
+    return out_proj_.forward(
+        attention_qkv(qkv, options_.heads, key_padding, causal, scale, dropout_p(), options_.gen));
+  }
   Tensor q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
   if (cache) {
     if (!cache->empty()) {
@@ -114,6 +134,14 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
                                            KVCache* cache, Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "cross_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
+  if (packed_projections(memory, cache, probs)) {
+    CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
+          "cross_attention: memory {} does not match input {}", memory.str(), x.str());
+    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
+    Tensor kv = project(memory, {&k_proj_, &v_proj_});  // (B,S,2D)
+    return out_proj_.forward(attention_q_kv(q_proj_.forward(x), kv, options_.heads, key_padding, false, scale,
+                                            dropout_p(), options_.gen));
+  }
   Tensor k, v;
   if (cache && !cache->empty()) {
     k = cache->k;

@@ -14,6 +14,8 @@
 // batch rows (beam search).
 #pragma once
 
+#include <initializer_list>
+
 #include "core/rng.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
@@ -70,6 +72,11 @@ class MultiHeadAttention : public Module {
  private:
   Tensor split_heads(const Tensor& x) const;  // (B,T,D) -> (B,H,T,Dh)
   Tensor merge_heads(const Tensor& x) const;  // (B,H,T,Dh) -> (B,T,D)
+  // Training (gradients wanted, no probabilities, no cache) projects q, k and v with one
+  // product: the weights concatenated in the forward (the concat's backward splits their
+  // gradient), the result packed for attention_qkv / attention_q_kv. Names are unchanged.
+  bool packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const;
+  Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections) const;
   float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
 
   AttentionOptions options_;
