@@ -6,19 +6,12 @@
 #include <vector>
 
 #include "core/kernels.h"
+#include "core/kernels_attention_impl.h"
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
 
 namespace attend::kernels {
-namespace {
-
-// Queries and keys per block: a block's scores (kBq x kBk floats, 16 KiB) stay in L1.
-constexpr int64_t kBq = 32, kBk = 128;
-// The composed path's masked_fill value (layers/attention.cpp): exp() of it is exactly 0.
-constexpr float kMasked = -1e30f;
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+namespace attention_detail {
 
 // 16 floats (one AVX-512 register), loadable from any float address.
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
@@ -69,49 +62,6 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
   }
 }
 
-// Per-thread scratch that grows to the largest call and is reused.
-float* scratch(size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
-
-// What one (b,h) pair sees of the mask, and the dropout draw of its rows.
-struct HeadMask {
-  const float* pad;      // (S) or null
-  int64_t first_open;    // first key not padded (S when all are)
-  int64_t T, S;
-  bool causal;
-  // Keys j > limit(i) are masked by causality.
-  int64_t limit(int64_t i) const { return causal ? i + S - T : S; }
-  // Row i has every key masked (then it attends uniformly to all S keys).
-  bool fully_masked(int64_t i) const { return first_open >= std::min(S, limit(i) + 1); }
-  // Keys a block of queries [i0, i0+R) must visit: those up to the last row's limit, or
-  // all when the block's first row is fully masked (rows later in the block see more).
-  int64_t key_end(int64_t i0, int64_t R) const {
-    return fully_masked(i0) ? S : std::min(S, limit(i0 + R - 1) + 1);
-  }
-  // Scores of row i against keys [j0, j0+J) (in s) that are masked become kMasked.
-  void apply(float* s, int64_t i, int64_t j0, int64_t J) const {
-    const int64_t lim = limit(i) - j0;
-    const float* p = pad ? pad + j0 : nullptr;
-    if (p) {
-#pragma omp simd
-      for (int64_t j = 0; j < J; ++j) s[j] = (p[j] != 0.0f || j > lim) ? kMasked : s[j];
-    } else if (lim < J) {
-#pragma omp simd
-      for (int64_t j = 0; j < J; ++j) s[j] = j > lim ? kMasked : s[j];
-    }
-  }
-};
-
-HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, int64_t b) {
-  HeadMask m{mask.key_padding ? mask.key_padding + b * sh.S : nullptr, 0, sh.T, sh.S, mask.causal};
-  if (m.pad)
-    while (m.first_open < sh.S && m.pad[m.first_open] != 0.0f) ++m.first_open;
-  return m;
-}
-
 // uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
 // GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
 // and the scalar draw cost more than the products of a block.
@@ -134,13 +84,18 @@ inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   return float(c0 >> 8) * (1.0f / 16777216.0f);
 }
 
-// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
 void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
   const uint64_t seed = d.seed, stream = d.stream;
   const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
 #pragma omp simd
   for (int64_t j = 0; j < J; ++j) z[j] = philox_uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
 }
+
+}  // namespace attention_detail
+
+namespace {
+
+using namespace attention_detail;
 
 // x (L rows of stride ls, Dh used) -> dst (L rows of Dhp, zero padded), times s.
 void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, int64_t Dh, float s) {
@@ -213,6 +168,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
                   const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  if (kHaveBf16 && sh.bf16) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
@@ -270,6 +226,9 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
                    const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                    HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
+  if (kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows)
+    return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
+                              mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
   float* vt = kt + Dh * Sp;

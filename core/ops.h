@@ -88,7 +88,8 @@ Tensor dropout(const Tensor& x, float p, Generator& gen);
 // causal: queries are the last T of S positions. Masked scores are -1e30 (a fully masked row
 // attends uniformly); dropout draws the mask `dropout` would on a (B,H,T,S) tensor.
 // P probabilities, Z dropout's keep mask times 1/(1-p), D = rowsum(dy*y) (Dao 2023):
-// dv = (P*Z)^T dy, dS = P*(Z*(dy v^T) - D) (0 where masked), dq = scale dS k, dk = scale dS^T q
+// dv = (P*Z)^T dy, dS = P*(Z*(dy v^T) - D) (0 where masked), dq = scale dS k, dk = scale dS^T q.
+// With gemm_precision() bf16 (core/gemm_bf16.h) its products take bf16 operands (fp32 sums).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const Tensor& key_padding,
                  bool causal, float scale, float dropout_p = 0.0f, Generator* gen = nullptr);
 // The same on packed projections, gradients written into the packed layout: self-attention

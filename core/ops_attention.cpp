@@ -5,6 +5,7 @@
 // and gradients are written straight into that layout: no head permutes, no copies.
 #include <array>
 
+#include "core/gemm_bf16.h"
 #include "core/kernels_attention.h"
 #include "core/ops.h"
 
@@ -42,7 +43,7 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   CHECK(dropout_p == 0.0f || gen, "{}: dropout {} needs a generator", op, dropout_p);
 
   const Tensor key_padding = key_padding_in.defined() ? key_padding_in.contiguous() : Tensor();
-  const kernels::AttentionShape shape{B, H, T, S, Dh};
+  const kernels::AttentionShape shape{B, H, T, S, Dh, gemm_precision() == GemmPrecision::bf16};
   const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
   kernels::AttentionDropout drop{dropout_p, 0, 0};
   if (dropout_p > 0.0f) drop = {dropout_p, gen->seed(), gen->next_stream()};

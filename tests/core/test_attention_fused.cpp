@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/gradcheck.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 #include "core/threads.h"
 
@@ -220,6 +221,46 @@ TEST(AttentionFused, PackedGradientsMatchCentralDifferences) {
   Tensor pad = padding(2, 3, {{1, 2}});
   EXPECT_TRUE(test::gradcheck(
       [&](const std::vector<Tensor>& in) { return attention_qkv(in[0], 2, pad, true, 0.7f); }, {qkv}));
+}
+
+// bf16 products (gemm precision bf16) against fp32: the same values and gradients up to
+// bf16's rounding of the operands (8 significant bits: relative 2^-9 per operand; the
+// largest differences seen on these inputs are 3e-3 in y and 7e-3 in dv).
+void expect_bf16_close_to_fp32(const Case& c, float tol) {
+  const float scale = 1.0f / std::sqrt(float(c.Dh));
+  const int64_t D = c.H * c.Dh;
+  Tensor q0 = random_tensor({c.B, c.T, D}, -1.5f, 1.5f, 1), k0 = random_tensor({c.B, c.S, D}, -1.5f, 1.5f, 2);
+  Tensor v0 = random_tensor({c.B, c.S, D}, -1.0f, 1.0f, 3), dy = random_tensor({c.B, c.T, D}, -1.0f, 1.0f, 4);
+  std::vector<std::vector<float>> out[2];
+  for (int bf16 = 0; bf16 < 2; ++bf16) {
+    GemmPrecisionScope precision(bf16 ? GemmPrecision::bf16 : GemmPrecision::fp32);
+    Tensor q = q0.clone().detach().set_requires_grad(), k = k0.clone().detach().set_requires_grad(),
+           v = v0.clone().detach().set_requires_grad();
+    Generator gen(11);
+    Tensor y = attention(q, k, v, c.H, c.pad, c.causal, scale, c.p, &gen);
+    y.backward(dy);
+    out[bf16] = {y.to_vector(), q.grad().to_vector(), k.grad().to_vector(), v.grad().to_vector()};
+  }
+  const char* names[] = {"y", "dq", "dk", "dv"};
+  for (size_t i = 0; i < 4; ++i) expect_near(out[1][i], out[0][i], tol, names[i]);
+#if defined(__AVX512BF16__)
+  EXPECT_NE(out[1][0], out[0][0]) << "bf16 products should round the operands";
+#endif
+}
+
+TEST(AttentionFused, Bf16ProductsStayWithinBf16RoundingOfFp32) {
+  expect_bf16_close_to_fp32({.B = 2, .H = 2, .T = 7, .S = 9, .Dh = 16, .pad = padding(2, 9, {{1, 8}, {1, 7}})}, 1e-2f);
+}
+
+TEST(AttentionFused, Bf16CausalWithDropoutAndFullyMaskedRowsStaysNearFp32) {
+  // odd sizes: Dh 5 and 37 keys pad the pairs of the bf16 products
+  expect_bf16_close_to_fp32({.B = 2, .H = 1, .T = 37, .S = 37, .Dh = 5, .pad = padding(2, 37, {{0, 0}}),
+                             .causal = true, .p = 0.2f},
+                            1e-2f);
+}
+
+TEST(AttentionFused, Bf16ManyBlocksStayNearFp32) {
+  expect_bf16_close_to_fp32({.B = 1, .H = 2, .T = 45, .S = 270, .Dh = 24, .causal = true, .p = 0.1f}, 1e-2f);
 }
 
 TEST(AttentionFused, RejectsMismatchedKeys) {
