@@ -147,7 +147,7 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < S; ++j) sum += (s[j] = exp_fast(s[j] - m));
     if (drop.p > 0.0f) {
-      keep_factors(zb, S, uint64_t(row0 + i) * uint64_t(S), drop);
+      dropout_factors(zb, S, row0 + i, 0, S, drop, false);
       for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
     }
     std::fill(acc, acc + Dh, 0.0f);
@@ -205,7 +205,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
         if (correction != 1.0f)
           for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
         }
@@ -273,7 +273,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
         if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
           std::fill(p, p + J, 1.0f / float(S));
           if (drop.p > 0.0f) {
-            keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+            dropout_factors(zb, J, row0 + i, j0, S, drop, true);
             for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
           }
           std::fill(g, g + J, 0.0f);
@@ -283,7 +283,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
         std::fill(p + J, p + Jp, kNegInf);
         const float l = lse[row0 + i], dl = delta[r];
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, row0 + i, j0, S, drop, true);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) {
             const float z = zb[j];

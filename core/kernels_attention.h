@@ -36,10 +36,15 @@ struct AttentionMask {
 };
 // Probability (b,h,t,s) is kept when uniform(seed, stream, ((b*H+h)*T+t)*S+s) >= p and
 // scaled by 1/(1-p): the mask the dropout op draws on a contiguous (B,H,T,S) tensor.
+// keep_bits, if set, holds (B,H,T,ceil(S/16)) words of 16 bits (bit e of word c: key 16c+e
+// kept): forward writes the mask there and backward reads it instead of drawing it again.
 struct AttentionDropout {
   float p = 0.0f;
   uint64_t seed = 0, stream = 0;
+  uint16_t* keep_bits = nullptr;
 };
+// Words of AttentionDropout::keep_bits for a shape.
+inline int64_t attention_keep_words(const AttentionShape& sh) { return sh.B * sh.H * sh.T * ((sh.S + 15) / 16); }
 
 // o = dropout(softmax(scale * q k^T masked)) v. q: (B,H,T,Dh) strides qs; k, v: (B,H,S,Dh)
 // strides ks, vs; o: (B,H,T,Dh) strides os (written); lse: (B,H,T) contiguous or null,

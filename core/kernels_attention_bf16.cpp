@@ -165,7 +165,7 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
         if (correction != 1.0f)
           for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
         }
@@ -245,7 +245,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
         if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
           std::fill(p, p + J, 1.0f / float(S));
           if (drop.p > 0.0f) {
-            keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+            dropout_factors(zb, J, row0 + i, j0, S, drop, true);
             for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
           }
           std::fill(g, g + J, 0.0f);
@@ -255,7 +255,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
         std::fill(p + J, p + Jp, kNegInf);
         const float l = lse[row0 + i], dl = delta[r];
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, row0 + i, j0, S, drop, true);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) {
             const float z = zb[j];

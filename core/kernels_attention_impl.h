@@ -67,6 +67,27 @@ inline HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, i
 // z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
 void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d);
 
+// z[j], j < n: dropout's factors of keys j0 + j (j0 a multiple of 16) of query row `row`
+// ((b*H+h)*T+t) of S keys. Drawn (and saved to d.keep_bits if set) in forward; read back
+// from d.keep_bits in backward when forward saved them.
+inline void dropout_factors(float* z, int64_t n, int64_t row, int64_t j0, int64_t S, const AttentionDropout& d,
+                            bool backward) {
+  uint16_t* bits = d.keep_bits ? d.keep_bits + row * ((S + 15) / 16) + j0 / 16 : nullptr;
+  if (backward && bits) {
+    const float keep_scale = 1.0f / (1.0f - d.p);
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) z[j] = (bits[j >> 4] >> (j & 15)) & 1u ? keep_scale : 0.0f;
+    return;
+  }
+  keep_factors(z, n, uint64_t(row) * uint64_t(S) + uint64_t(j0), d);
+  if (bits)
+    for (int64_t c = 0; c * 16 < n; ++c) {
+      uint32_t word = 0;
+      for (int64_t e = 0; e < std::min<int64_t>(16, n - 16 * c); ++e) word |= uint32_t(z[16 * c + e] != 0.0f) << e;
+      bits[c] = uint16_t(word);
+    }
+}
+
 // The bf16 products need AVX512-BF16 (vdpbf16ps) at compile time; without it the fp32
 // kernels run whatever AttentionShape::bf16 says.
 #if defined(__AVX512BF16__)

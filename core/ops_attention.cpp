@@ -47,6 +47,13 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
   kernels::AttentionDropout drop{dropout_p, 0, 0};
   if (dropout_p > 0.0f) drop = {dropout_p, gen->seed(), gen->next_stream()};
+  const bool grad = autograd::needs_grad(inputs);
+  // The dropout mask, 1 bit per probability, saved for backward rather than drawn again.
+  Tensor keep_bits;
+  if (grad && dropout_p > 0.0f) {
+    keep_bits = Tensor::empty({(kernels::attention_keep_words(shape) + 1) / 2}, DType::i32);
+    drop.keep_bits = reinterpret_cast<uint16_t*>(keep_bits.data_as<int32_t>());
+  }
 
   std::array<const float*, 3> ptr;
   std::array<kernels::HeadStrides, 3> strides;
@@ -56,13 +63,12 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
     strides[i] = head_strides(x, Dh);
   }
   Tensor y = Tensor::empty({B, T, D});
-  const bool grad = autograd::needs_grad(inputs);
   Tensor lse = grad ? Tensor::empty({B, H, T}) : Tensor();
   kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, ptr[0], strides[0],
                              ptr[1], strides[1], ptr[2], strides[2], scale, shape, mask, drop);
   return autograd::record(
       "attention", y, inputs,
-      [inputs, where, y, lse, key_padding, shape, causal, scale, drop, ptr, strides](const Tensor& dy_in, Grads& g) {
+      [inputs, where, y, lse, keep_bits, key_padding, shape, causal, scale, drop, ptr, strides](const Tensor& dy_in, Grads& g) {
         const Tensor dy = rows_contiguous(dy_in);
         const int64_t Dh = shape.Dh;
         const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
