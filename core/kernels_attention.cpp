@@ -107,16 +107,27 @@ void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, i
 
 // x (L rows of stride ls) -> dst (Dh rows of Lp, columns L..Lp zero)
 void transpose_rows(float* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t Dh) {
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t d = 0; d < Dh; ++d) dst[d * Lp + l] = x[l * ls + d];
-  for (int64_t d = 0; d < Dh; ++d) std::fill(dst + d * Lp + L, dst + (d + 1) * Lp, 0.0f);
+  for (int64_t d = 0; d < Dh; ++d) {
+    float* row = dst + d * Lp;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) row[l] = x[l * ls + d];
+    std::fill(row + L, row + Lp, 0.0f);
+  }
 }
+
+// bf16 products pay for rounding and pair-packing their operands: below this many keys
+// (and queries) the fp32 products cost less (bench/bench_attention.cpp, B64xL30).
+constexpr int64_t kBf16MinLength = 64;
 
 bool run_parallel(const AttentionShape& sh) { return sh.B * sh.H > 1 && sh.B * sh.H * sh.T * sh.S * sh.Dh >= kParallelMin; }
 
 // Queries at most this many (decoding steps) skip the blocked path's transposed copies of k
 // and v, which cost as much as the few products they would serve.
 constexpr int64_t kDirectMaxRows = 2;
+
+bool use_bf16(const AttentionShape& sh) {
+  return kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows && std::min(sh.T, sh.S) >= kBf16MinLength;
+}
 
 // forward_head for few queries: dot products and sums straight over the rows of k and v.
 void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
@@ -168,7 +179,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
                   const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
-  if (kHaveBf16 && sh.bf16) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  if (use_bf16(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
@@ -179,7 +190,11 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   float* lrow = mrow + kBq;
   float* zb = lrow + kBq;  // dropout factors of one row of a block
   transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
-  copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
+  // With Dh a multiple of 16 the rows of v serve the product in place; else a padded copy.
+  const bool in_place = Dh == Dhp;
+  const float* vx = in_place ? v + b * vs.b + h * vs.h : vp;
+  const int64_t ldv = in_place ? vs.l : Dhp;
+  if (!in_place) copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
@@ -210,7 +225,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
           for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
         }
       }
-      product<true>(ob, Dhp, sb, kBk, 1, vp + j0 * Dhp, Dhp, R, J, Dhp);
+      product<true>(ob, Dhp, sb, kBk, 1, vx + j0 * ldv, ldv, R, J, Dhp);
     }
     for (int64_t r = 0; r < R; ++r) {
       float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
@@ -226,7 +241,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
                    const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                    HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
-  if (kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows)
+  if (use_bf16(sh))
     return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
                               mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
@@ -245,7 +260,10 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
   const float* kh = k + b * ks.b + h * ks.h;
   transpose_rows(kt, Sp, kh, ks.l, S, Dh);
   transpose_rows(vt, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh);
-  copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
+  const bool in_place = Dh == Dhp;  // k's rows serve dQ's product in place, as v's in forward
+  const float* kx = in_place ? kh : kp;
+  const int64_t ldk = in_place ? ks.l : Dhp;
+  if (!in_place) copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
   std::fill(dka, dka + 2 * S * Dhp, 0.0f);
   const HeadMask hm = head_mask(mask, sh, b);
   const int64_t row0 = (b * sh.H + h) * T;
@@ -303,7 +321,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
       // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below)
       if (dv) product<true>(dva + j0 * Dhp, Dhp, pb, 1, kBk, dob, Dhp, J, R, Dhp);
       if (dk) product<true>(dka + j0 * Dhp, Dhp, db, 1, kBk, qb, Dhp, J, R, Dhp);
-      if (dq) product<true>(dqb, Dhp, db, kBk, 1, kp + j0 * Dhp, Dhp, R, J, Dhp);
+      if (dq) product<true>(dqb, Dhp, db, kBk, 1, kx + j0 * ldk, ldk, R, J, Dhp);
     }
     if (dq)
       for (int64_t r = 0; r < R; ++r) {
