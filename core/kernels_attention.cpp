@@ -12,6 +12,7 @@
 
 namespace attend::kernels {
 namespace attention_detail {
+namespace {
 
 // 16 floats (one AVX-512 register), loadable from any float address.
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
@@ -61,6 +62,8 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
     }
   }
 }
+
+}  // namespace
 
 // uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
 // GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
