@@ -84,7 +84,8 @@ Tensor dropout(const Tensor& x, float p, Generator& gen);
 // Fused attention (ops_attention.cpp): y = dropout(softmax(scale q k^T, masked)) v per head,
 // without ever holding the (B,H,T,S) probabilities. Heads lie side by side in the last dim
 // (Dh = D/heads), as projections make them: q: (B,T,D), k, v: (B,S,D) (any row strides, a
-// contiguous last dim), key_padding: (B,1,1,S) f32 1 = masked, or undefined -> (B,T,D).
+// contiguous last dim; k and v may also be heads-major (B,H,S,Dh), as decoding caches keep
+// them), key_padding: (B,1,1,S) f32 1 = masked, or undefined -> (B,T,D).
 // causal: queries are the last T of S positions. Masked scores are -1e30 (a fully masked row
 // attends uniformly); dropout draws the mask `dropout` would on a (B,H,T,S) tensor.
 // P probabilities, Z dropout's keep mask times 1/(1-p), D = rowsum(dy*y) (Dao 2023):

@@ -18,11 +18,16 @@ struct Operand {
   int64_t col;
 };
 
-// x: (B,L,W) with a contiguous last dim -> the (B,H,L,Dh) strides of its heads.
-kernels::HeadStrides head_strides(const Tensor& x, int64_t Dh) { return {x.stride(0), Dh, x.stride(1)}; }
+// x: (B,L,W) or (B,H,L,Dh) with a contiguous last dim -> the (B,H,L,Dh) strides of its heads.
+kernels::HeadStrides head_strides(const Tensor& x, int64_t Dh) {
+  return x.dim() == 4 ? kernels::HeadStrides{x.stride(0), x.stride(1), x.stride(2)}
+                      : kernels::HeadStrides{x.stride(0), Dh, x.stride(1)};
+}
+// The positions of x: (B,L,W) or (B,H,L,Dh).
+int64_t positions(const Tensor& x) { return x.size(x.dim() == 4 ? 2 : 1); }
 
 // The tensor itself when its last dim is contiguous (any other strides are fine), else a copy.
-Tensor rows_contiguous(const Tensor& x) { return x.stride(2) == 1 || x.size(2) == 1 ? x : x.contiguous(); }
+Tensor rows_contiguous(const Tensor& x) { return x.stride(-1) == 1 || x.size(-1) == 1 ? x : x.contiguous(); }
 
 std::string str(const Tensor& x) { return x.defined() ? x.str() : "undefined"; }
 
@@ -33,7 +38,7 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   for (Tensor& x : inputs) x = rows_contiguous(x);
   const Tensor& q0 = inputs[where[0].input];
   const Tensor& k0 = inputs[where[1].input];
-  const int64_t B = q0.size(0), T = q0.size(1), S = k0.size(1), Dh = D / H;
+  const int64_t B = q0.size(0), T = q0.size(1), S = positions(k0), Dh = D / H;
   CHECK(S > 0 || T == 0, "{}: {} queries but no keys (k {})", op, T, k0.str());
   CHECK(!causal || T <= S, "{}: causal with {} queries but only {} keys", op, T, S);
   CHECK(!key_padding_in.defined() ||
@@ -79,7 +84,8 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
           if (!g.wants(in)) continue;
           const Tensor& buffer = g.at(in);  // contiguous, shaped like the input
           d[i] = buffer.data() + where[i].col;
-          ds[i] = {buffer.size(1) * buffer.size(2), Dh, buffer.size(2)};
+          ds[i] = buffer.dim() == 4 ? kernels::HeadStrides{buffer.size(1) * buffer.size(2) * Dh, buffer.size(2) * Dh, Dh}
+                                    : kernels::HeadStrides{buffer.size(1) * buffer.size(2), Dh, buffer.size(2)};
         }
         kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), y.data(),
                                     head_strides(y, Dh), lse.data(), ptr[0], strides[0], ptr[1], strides[1], ptr[2],
@@ -103,9 +109,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t head
   check_rows("attention", q, "q", -1, q.defined() && q.dim() == 3 ? q.size(2) : -1);
   const int64_t B = q.size(0), D = q.size(2);
   check_heads("attention", D, heads);
-  check_rows("attention", k, "k", B, D);
-  check_rows("attention", v, "v", B, D);
-  CHECK(v.size(1) == k.size(1), "attention: k {} and v {} hold different numbers of positions", k.str(), v.str());
+  for (const Tensor* x : {&k, &v})
+    if (x->defined() && x->dim() == 4)  // heads-major (B,H,S,Dh), as decoding caches keep them
+      CHECK(x->dtype() == DType::f32 && x->size(0) == B && x->size(1) == heads && x->size(3) == D / heads,
+            "attention: {} {} is not f32 ({}, {}, S, {})", x == &k ? "k" : "v", x->str(), B, heads, D / heads);
+    else
+      check_rows("attention", *x, x == &k ? "k" : "v", B, D);
+  CHECK(positions(v) == positions(k), "attention: k {} and v {} hold different numbers of positions", k.str(),
+        v.str());
   return attention_of("attention", {q, k, v}, {{{0, 0}, {1, 0}, {2, 0}}}, heads, D, key_padding, causal, scale,
                       dropout_p, gen);
 }

@@ -89,12 +89,13 @@ Tensor MultiHeadAttention::project(const Tensor& x, std::initializer_list<const 
 
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
                                   bool causal, Tensor* probs) const {
-  const int64_t B = q.size(0), T = q.size(1), S = k.size(1), H = options_.heads;
+  const int64_t B = q.size(0), T = q.size(1), S = k.size(k.dim() == 4 ? 2 : 1), H = options_.heads;
   const float scale = 1.0f / std::sqrt(float(options_.d_model / H));
   if (!probs)  // one fused op that never holds the (B,H,T,S) probabilities
     return attention(q, k, v, H, key_padding, causal, scale, dropout_p(), options_.gen);
   // With the probabilities asked for (alignments), the composed ops, which keep them.
-  Tensor scores = matmul(split_heads(q) * scale, split_heads(k).transpose(2, 3));  // (B,H,T,S)
+  auto heads = [this](const Tensor& x) { return x.dim() == 4 ? x : split_heads(x); };
+  Tensor scores = matmul(split_heads(q) * scale, heads(k).transpose(2, 3));  // (B,H,T,S)
   if (key_padding.defined()) {
     CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",
           key_padding.str(), B, S);
@@ -103,7 +104,7 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
   if (causal && T > 1) scores = masked_fill(scores, causal_mask(T, S), kMasked);
   Tensor p = softmax(scores);
   *probs = p;
-  return merge_heads(matmul(dropout_.forward(p), split_heads(v)));
+  return merge_heads(matmul(dropout_.forward(p), heads(v)));
 }
 
 Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_padding, bool causal, KVCache* cache,
@@ -117,12 +118,17 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
         attention_qkv(qkv, options_.heads, key_padding, causal, scale, dropout_p(), options_.gen));
   }
   Tensor q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
-  if (cache) {
+  if (cache) {  // heads-major (B,H,L,Dh), as the cache keeps them
+    k = split_heads(k);
+    v = split_heads(v);
     if (!cache->empty()) {
       CHECK(cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}", cache->k.size(0),
             x.size(0));
-      k = concat({cache->k, k}, 1);
-      v = concat({cache->v, v}, 1);
+      k = concat({cache->k, k}, 2);
+      v = concat({cache->v, v}, 2);
+    } else {
+      k = k.contiguous();
+      v = v.contiguous();
     }
     cache->k = k;
     cache->v = v;
@@ -152,8 +158,8 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
     k = k_proj_.forward(memory);
     v = v_proj_.forward(memory);
     if (cache) {
-      cache->k = k;
-      cache->v = v;
+      cache->k = k = split_heads(k).contiguous();
+      cache->v = v = split_heads(v).contiguous();
     }
   }
   return out_proj_.forward(attend(q_proj_.forward(x), k, v, key_padding, /*causal=*/false, probs));

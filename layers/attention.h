@@ -23,12 +23,12 @@
 
 namespace attend {
 
-// Keys and values of past positions of one attention layer: (B,L,D) each, heads side by
-// side in the last dim (head h is columns [h*Dh, (h+1)*Dh)), as the projections make them.
+// Keys and values of past positions of one attention layer: (B,H,L,Dh) each (heads-major:
+// a decoding step reads each head's keys as one contiguous block).
 struct KVCache {
   Tensor k, v;
   bool empty() const { return !k.defined(); }
-  int64_t length() const { return empty() ? 0 : k.size(1); }
+  int64_t length() const { return empty() ? 0 : k.size(2); }
   void reorder(const Tensor& index);  // index: (B') i32/i64 rows of the batch to keep
   void clear() { k = v = Tensor(); }
 };
@@ -59,7 +59,8 @@ class MultiHeadAttention : public Module {
   Tensor cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
                          KVCache* cache = nullptr, Tensor* probs = nullptr) const;
 
-  // The attention math, in one place: q: (B,T,D), k, v: (B,S,D), heads side by side -> (B,T,D).
+  // The attention math, in one place: q: (B,T,D), k, v: (B,S,D), heads side by side, or
+  // (B,H,S,Dh) (from a KVCache) -> (B,T,D).
   // softmax(q k^T / sqrt(Dh) masked) v per head; masked keys get probability 0. Without probs
   // this is the fused `attention` op (core/ops.h), which never holds the (B,H,T,S)
   // probabilities; with probs, the composed ops (matmul, masked_fill, softmax, dropout,

@@ -168,6 +168,23 @@ TEST(AttentionFused, StridedRowsEqualContiguous) {
             attention(q.contiguous(), k, v, 2, Tensor(), false, 0.5f).to_vector());
 }
 
+TEST(AttentionFused, HeadsMajorKeysAndValuesEqualSideBySideOnesWithGradients) {
+  // decoding caches keep k and v as (B,H,S,Dh)
+  const int64_t B = 2, T = 3, S = 5, H = 2, Dh = 4, D = H * Dh;
+  Tensor q = random_tensor({B, T, D}, -1, 1, 1), k0 = random_tensor({B, S, D}, -1, 1, 2);
+  Tensor v0 = random_tensor({B, S, D}, -1, 1, 3), dy = random_tensor({B, T, D}, -1, 1, 4);
+  Tensor pad = padding(B, S, {{1, 4}});
+  Tensor k1 = k0.clone().detach().set_requires_grad(), v1 = v0.clone().detach().set_requires_grad();
+  Tensor y1 = attention(q, k1, v1, H, pad, true, 0.5f);
+  y1.backward(dy);
+  Tensor k2 = split(k0, H).contiguous().set_requires_grad(), v2 = split(v0, H).contiguous().set_requires_grad();
+  Tensor y2 = attention(q, k2, v2, H, pad, true, 0.5f);
+  y2.backward(dy);
+  EXPECT_EQ(y2.to_vector(), y1.to_vector());
+  EXPECT_EQ(merge(k2.grad()).to_vector(), k1.grad().to_vector());
+  EXPECT_EQ(merge(v2.grad()).to_vector(), v1.grad().to_vector());
+}
+
 // Packed q|k|v (self) and q, k|v (cross) give the values and gradients of separate inputs.
 TEST(AttentionFused, PackedQkvEqualsSeparateInputsWithGradients) {
   const int64_t B = 2, T = 5, H = 2, D = 8;

@@ -194,7 +194,7 @@ TEST(Attention, CacheReorderSelectsBatchRows) {
   attn.self_attention(x, Tensor(), true, &cache);
   std::vector<float> k = cache.k.to_vector();
   cache.reorder(Tensor::from_ids64({1, 1, 0}, {3}));
-  ASSERT_EQ(cache.k.shape(), Shape({3, 1, D}));
+  ASSERT_EQ(cache.k.shape(), Shape({3, H, 1, D / H}));
   std::vector<float> k2 = cache.k.to_vector();
   const size_t row = size_t(H * D / H);
   EXPECT_EQ(std::vector<float>(k2.begin(), k2.begin() + row), std::vector<float>(k.begin() + row, k.end()));
