@@ -6,19 +6,13 @@
 #include <vector>
 
 #include "core/kernels.h"
+#include "core/kernels_attention_impl.h"
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
 
 namespace attend::kernels {
+namespace attention_detail {
 namespace {
-
-// Queries and keys per block: a block's scores (kBq x kBk floats, 16 KiB) stay in L1.
-constexpr int64_t kBq = 32, kBk = 128;
-// The composed path's masked_fill value (layers/attention.cpp): exp() of it is exactly 0.
-constexpr float kMasked = -1e30f;
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // 16 floats (one AVX-512 register), loadable from any float address.
 typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
@@ -69,48 +63,7 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
   }
 }
 
-// Per-thread scratch that grows to the largest call and is reused.
-float* scratch(size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
-
-// What one (b,h) pair sees of the mask, and the dropout draw of its rows.
-struct HeadMask {
-  const float* pad;      // (S) or null
-  int64_t first_open;    // first key not padded (S when all are)
-  int64_t T, S;
-  bool causal;
-  // Keys j > limit(i) are masked by causality.
-  int64_t limit(int64_t i) const { return causal ? i + S - T : S; }
-  // Row i has every key masked (then it attends uniformly to all S keys).
-  bool fully_masked(int64_t i) const { return first_open >= std::min(S, limit(i) + 1); }
-  // Keys a block of queries [i0, i0+R) must visit: those up to the last row's limit, or
-  // all when the block's first row is fully masked (rows later in the block see more).
-  int64_t key_end(int64_t i0, int64_t R) const {
-    return fully_masked(i0) ? S : std::min(S, limit(i0 + R - 1) + 1);
-  }
-  // Scores of row i against keys [j0, j0+J) (in s) that are masked become kMasked.
-  void apply(float* s, int64_t i, int64_t j0, int64_t J) const {
-    const int64_t lim = limit(i) - j0;
-    const float* p = pad ? pad + j0 : nullptr;
-    if (p) {
-#pragma omp simd
-      for (int64_t j = 0; j < J; ++j) s[j] = (p[j] != 0.0f || j > lim) ? kMasked : s[j];
-    } else if (lim < J) {
-#pragma omp simd
-      for (int64_t j = 0; j < J; ++j) s[j] = j > lim ? kMasked : s[j];
-    }
-  }
-};
-
-HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, int64_t b) {
-  HeadMask m{mask.key_padding ? mask.key_padding + b * sh.S : nullptr, 0, sh.T, sh.S, mask.causal};
-  if (m.pad)
-    while (m.first_open < sh.S && m.pad[m.first_open] != 0.0f) ++m.first_open;
-  return m;
-}
+}  // namespace
 
 // uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
 // GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
@@ -134,13 +87,18 @@ inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   return float(c0 >> 8) * (1.0f / 16777216.0f);
 }
 
-// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
 void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
   const uint64_t seed = d.seed, stream = d.stream;
   const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
 #pragma omp simd
   for (int64_t j = 0; j < J; ++j) z[j] = philox_uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
 }
+
+}  // namespace attention_detail
+
+namespace {
+
+using namespace attention_detail;
 
 // x (L rows of stride ls, Dh used) -> dst (L rows of Dhp, zero padded), times s.
 void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, int64_t Dh, float s) {
@@ -152,16 +110,28 @@ void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, i
 
 // x (L rows of stride ls) -> dst (Dh rows of Lp, columns L..Lp zero)
 void transpose_rows(float* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t Dh) {
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t d = 0; d < Dh; ++d) dst[d * Lp + l] = x[l * ls + d];
-  for (int64_t d = 0; d < Dh; ++d) std::fill(dst + d * Lp + L, dst + (d + 1) * Lp, 0.0f);
+  for (int64_t d = 0; d < Dh; ++d) {
+    float* row = dst + d * Lp;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) row[l] = x[l * ls + d];
+    std::fill(row + L, row + Lp, 0.0f);
+  }
 }
+
+// bf16 products pay for rounding and pair-packing their operands: below this many keys
+// (and queries) they save nothing (bench/bench_attention.cpp: at B64xL30 both cost the
+// same, at B64xL128 bf16 takes a third less), so the exact fp32 products run.
+constexpr int64_t kBf16MinLength = 64;
 
 bool run_parallel(const AttentionShape& sh) { return sh.B * sh.H > 1 && sh.B * sh.H * sh.T * sh.S * sh.Dh >= kParallelMin; }
 
 // Queries at most this many (decoding steps) skip the blocked path's transposed copies of k
 // and v, which cost as much as the few products they would serve.
 constexpr int64_t kDirectMaxRows = 2;
+
+bool use_bf16(const AttentionShape& sh) {
+  return kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows && std::min(sh.T, sh.S) >= kBf16MinLength;
+}
 
 // forward_head for few queries: dot products and sums straight over the rows of k and v.
 void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
@@ -192,7 +162,7 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < S; ++j) sum += (s[j] = exp_fast(s[j] - m));
     if (drop.p > 0.0f) {
-      keep_factors(zb, S, uint64_t(row0 + i) * uint64_t(S), drop);
+      dropout_factors(zb, S, row0 + i, 0, S, drop, false);
       for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
     }
     std::fill(acc, acc + Dh, 0.0f);
@@ -213,6 +183,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
                   const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  if (use_bf16(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
@@ -223,7 +194,11 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   float* lrow = mrow + kBq;
   float* zb = lrow + kBq;  // dropout factors of one row of a block
   transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
-  copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
+  // With Dh a multiple of 16 the rows of v serve the product in place; else a padded copy.
+  const bool in_place = Dh == Dhp;
+  const float* vx = in_place ? v + b * vs.b + h * vs.h : vp;
+  const int64_t ldv = in_place ? vs.l : Dhp;
+  if (!in_place) copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
@@ -249,12 +224,12 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
         if (correction != 1.0f)
           for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, (row0 + uint64_t(i0 + r)) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
         }
       }
-      product<true>(ob, Dhp, sb, kBk, 1, vp + j0 * Dhp, Dhp, R, J, Dhp);
+      product<true>(ob, Dhp, sb, kBk, 1, vx + j0 * ldv, ldv, R, J, Dhp);
     }
     for (int64_t r = 0; r < R; ++r) {
       float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
@@ -265,10 +240,14 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   }
 }
 
-void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const float* dout, HeadStrides ds,
+void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
+                   HeadStrides dvs, const float* dout, HeadStrides ds,
                    const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                    HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
+  if (use_bf16(sh))
+    return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
+                              mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
   float* vt = kt + Dh * Sp;
@@ -285,7 +264,10 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
   const float* kh = k + b * ks.b + h * ks.h;
   transpose_rows(kt, Sp, kh, ks.l, S, Dh);
   transpose_rows(vt, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh);
-  copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
+  const bool in_place = Dh == Dhp;  // k's rows serve dQ's product in place, as v's in forward
+  const float* kx = in_place ? kh : kp;
+  const int64_t ldk = in_place ? ks.l : Dhp;
+  if (!in_place) copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
   std::fill(dka, dka + 2 * S * Dhp, 0.0f);
   const HeadMask hm = head_mask(mask, sh, b);
   const int64_t row0 = (b * sh.H + h) * T;
@@ -313,7 +295,7 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
         if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
           std::fill(p, p + J, 1.0f / float(S));
           if (drop.p > 0.0f) {
-            keep_factors(zb, J, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+            dropout_factors(zb, J, row0 + i, j0, S, drop, true);
             for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
           }
           std::fill(g, g + J, 0.0f);
@@ -323,7 +305,7 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
         std::fill(p + J, p + Jp, kNegInf);
         const float l = lse[row0 + i], dl = delta[r];
         if (drop.p > 0.0f) {
-          keep_factors(zb, Jp, uint64_t(row0 + i) * uint64_t(S) + uint64_t(j0), drop);
+          dropout_factors(zb, Jp, row0 + i, j0, S, drop, true);
 #pragma omp simd
           for (int64_t j = 0; j < Jp; ++j) {
             const float z = zb[j];
@@ -343,20 +325,18 @@ void backward_head(int64_t b, int64_t h, float* dq, float* dk, float* dv, const 
       // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below)
       if (dv) product<true>(dva + j0 * Dhp, Dhp, pb, 1, kBk, dob, Dhp, J, R, Dhp);
       if (dk) product<true>(dka + j0 * Dhp, Dhp, db, 1, kBk, qb, Dhp, J, R, Dhp);
-      if (dq) product<true>(dqb, Dhp, db, kBk, 1, kp + j0 * Dhp, Dhp, R, J, Dhp);
+      if (dq) product<true>(dqb, Dhp, db, kBk, 1, kx + j0 * ldk, ldk, R, J, Dhp);
     }
     if (dq)
       for (int64_t r = 0; r < R; ++r) {
-        float* out = dq + (row0 + i0 + r) * Dh;
+        float* out = dq + b * dqs.b + h * dqs.h + (i0 + r) * dqs.l;
         for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
       }
   }
-  const int64_t kv0 = (b * sh.H + h) * S * Dh;
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t d = 0; d < Dh; ++d) {
-      if (dk) dk[kv0 + s * Dh + d] += dka[s * Dhp + d];
-      if (dv) dv[kv0 + s * Dh + d] += dva[s * Dhp + d];
-    }
+  for (int64_t s = 0; s < S; ++s) {
+    if (dk) accumulate(dk + b * dks.b + h * dks.h + s * dks.l, dka + s * Dhp, Dh);
+    if (dv) accumulate(dv + b * dvs.b + h * dvs.h + s * dvs.l, dva + s * Dhp, Dh);
+  }
 }
 
 }  // namespace
@@ -370,14 +350,15 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
     forward_head(bh / sh.H, bh % sh.H, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                         const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t pairs = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
   for (int64_t bh = 0; bh < pairs; ++bh)
-    backward_head(bh / sh.H, bh % sh.H, dq, dk, dv, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
+    backward_head(bh / sh.H, bh % sh.H, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
                   drop);
 }
 

@@ -5,7 +5,9 @@
 // recomputes the probabilities block by block from q, k and that log-sum-exp
 // (FlashAttention-2, Dao 2023). Work is split over (b,h) pairs on the OpenMP threads,
 // each pair computed by one thread in a fixed order: results do not depend on the
-// thread count. Operands are (B,H,L,Dh) with any strides except a contiguous last dim.
+// thread count. Operands, gradients included, are (B,H,L,Dh) with any strides except a
+// contiguous last dim: heads side by side in (B,L,H*Dh) rows are (B,H,L,Dh) with strides
+// {L*H*Dh, Dh, H*Dh}.
 //
 //   kernels::attention_forward(o, os, lse, q, qs, k, ks, v, vs, shape, mask, drop);
 #pragma once
@@ -16,6 +18,10 @@ namespace attend::kernels {
 
 struct AttentionShape {
   int64_t B, H, T, S, Dh;  // T queries, S keys/values per (b,h), Dh per head
+  // Products (q k^T, p v and backward's) on bf16-rounded operands with fp32 accumulation
+  // (AVX512-BF16); softmax, masks and dropout stay fp32. Ignored without AVX512-BF16 and
+  // below 64 queries or keys, where rounding and packing the operands costs more than it saves.
+  bool bf16 = false;
 };
 // Element strides of a (B,H,L,Dh) operand over b, h and l (its last dim has stride 1).
 struct HeadStrides {
@@ -30,10 +36,15 @@ struct AttentionMask {
 };
 // Probability (b,h,t,s) is kept when uniform(seed, stream, ((b*H+h)*T+t)*S+s) >= p and
 // scaled by 1/(1-p): the mask the dropout op draws on a contiguous (B,H,T,S) tensor.
+// keep_bits, if set, holds (B,H,T,ceil(S/16)) words of 16 bits (bit e of word c: key 16c+e
+// kept): forward writes the mask there and backward reads it instead of drawing it again.
 struct AttentionDropout {
   float p = 0.0f;
   uint64_t seed = 0, stream = 0;
+  uint16_t* keep_bits = nullptr;
 };
+// Words of AttentionDropout::keep_bits for a shape.
+inline int64_t attention_keep_words(const AttentionShape& sh) { return sh.B * sh.H * sh.T * ((sh.S + 15) / 16); }
 
 // o = dropout(softmax(scale * q k^T masked)) v. q: (B,H,T,Dh) strides qs; k, v: (B,H,S,Dh)
 // strides ks, vs; o: (B,H,T,Dh) strides os (written); lse: (B,H,T) contiguous or null,
@@ -42,9 +53,10 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                        const AttentionMask& mask, const AttentionDropout& drop);
 // dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
-// dq: (B,H,T,Dh), dk, dv: (B,H,S,Dh), all contiguous; dout, o: (B,H,T,Dh) strides ds, os;
-// q, k, v as in forward; lse: (B,H,T) from forward.
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, HeadStrides ds, const float* o,
+// dq: (B,H,T,Dh) strides dqs, dk, dv: (B,H,S,Dh) strides dks, dvs; dout, o: (B,H,T,Dh)
+// strides ds, os; q, k, v as in forward; lse: (B,H,T) from forward.
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionDropout& drop);

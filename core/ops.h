@@ -81,16 +81,24 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 // Inverted dropout: kept elements scaled by 1/(1-p). The mask of element i depends
 // only on (gen's seed, the stream this call takes, i): not on the thread count.
 Tensor dropout(const Tensor& x, float p, Generator& gen);
-// Fused attention (ops_attention.cpp): y = dropout(softmax(scale q k^T, masked)) v, without
-// ever holding the (B,H,T,S) probabilities. q: (B,H,T,Dh), k, v: (B,H,S,Dh) (any strides with
-// a contiguous last dim), key_padding: (B,1,1,S) f32 1 = masked, or undefined -> (B,H,T,Dh),
-// a view of (B,T,H,Dh) storage. causal: queries are the last T of S positions. Masked scores
-// are -1e30 (a fully masked row attends uniformly); dropout draws the mask `dropout` would
-// on a (B,H,T,S) tensor. P probabilities, Z dropout's keep mask times 1/(1-p), D = rowsum(dy*y)
-// (Dao 2023): dv = (P*Z)^T dy, dS = P*(Z*(dy v^T) - D) (0 where masked), dq = scale dS k,
-// dk = scale dS^T q
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding, bool causal,
-                 float scale, float dropout_p = 0.0f, Generator* gen = nullptr);
+// Fused attention (ops_attention.cpp): y = dropout(softmax(scale q k^T, masked)) v per head,
+// without ever holding the (B,H,T,S) probabilities. Heads lie side by side in the last dim
+// (Dh = D/heads), as projections make them: q: (B,T,D), k, v: (B,S,D) (any row strides, a
+// contiguous last dim; k and v may also be heads-major (B,H,S,Dh), as decoding caches keep
+// them), key_padding: (B,1,1,S) f32 1 = masked, or undefined -> (B,T,D).
+// causal: queries are the last T of S positions. Masked scores are -1e30 (a fully masked row
+// attends uniformly); dropout draws the mask `dropout` would on a (B,H,T,S) tensor.
+// P probabilities, Z dropout's keep mask times 1/(1-p), D = rowsum(dy*y) (Dao 2023):
+// dv = (P*Z)^T dy, dS = P*(Z*(dy v^T) - D) (0 where masked), dq = scale dS k, dk = scale dS^T q.
+// With gemm_precision() bf16 (core/gemm_bf16.h) its products take bf16 operands (fp32 sums).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const Tensor& key_padding,
+                 bool causal, float scale, float dropout_p = 0.0f, Generator* gen = nullptr);
+// The same on packed projections, gradients written into the packed layout: self-attention
+// qkv: (B,T,3D) = [q | k | v]; cross-attention q: (B,T,D), kv: (B,S,2D) = [k | v].
+Tensor attention_qkv(const Tensor& qkv, int64_t heads, const Tensor& key_padding, bool causal, float scale,
+                     float dropout_p = 0.0f, Generator* gen = nullptr);
+Tensor attention_q_kv(const Tensor& q, const Tensor& kv, int64_t heads, const Tensor& key_padding, bool causal,
+                      float scale, float dropout_p = 0.0f, Generator* gen = nullptr);
 // ids: (...) i32/i64, weight: (V,D) -> (...,D). Rows of padding_idx (if >= 0) get no
 // gradient. dweight[ids[i]] += dy[i] (scatter-add).
 Tensor embedding(const Tensor& ids, const Tensor& weight, int64_t padding_idx = -1);

@@ -1,63 +1,144 @@
 // Fused attention: scores, masks, softmax, dropout and the weighted sum of values in one
 // op (core/kernels_attention.cpp), saving only q, k, v, the output and one log-sum-exp
 // per query row for backward, which recomputes the probabilities block by block.
+// Heads lie side by side in the rows of (B,L,H*Dh) tensors, as the projections make them,
+// and gradients are written straight into that layout: no head permutes, no copies.
+#include <array>
+
+#include "core/gemm_bf16.h"
 #include "core/kernels_attention.h"
 #include "core/ops.h"
 
 namespace attend {
 namespace {
 
-kernels::HeadStrides head_strides(const Tensor& x) { return {x.stride(0), x.stride(1), x.stride(2)}; }
+// One of q, k, v: columns [col, col + D) of input `input` (B,L,W).
+struct Operand {
+  size_t input;
+  int64_t col;
+};
+
+// x: (B,L,W) or (B,H,L,Dh) with a contiguous last dim -> the (B,H,L,Dh) strides of its heads.
+kernels::HeadStrides head_strides(const Tensor& x, int64_t Dh) {
+  return x.dim() == 4 ? kernels::HeadStrides{x.stride(0), x.stride(1), x.stride(2)}
+                      : kernels::HeadStrides{x.stride(0), Dh, x.stride(1)};
+}
+// The positions of x: (B,L,W) or (B,H,L,Dh).
+int64_t positions(const Tensor& x) { return x.size(x.dim() == 4 ? 2 : 1); }
 
 // The tensor itself when its last dim is contiguous (any other strides are fine), else a copy.
-Tensor rows_contiguous(const Tensor& x) { return x.stride(3) == 1 || x.size(3) == 1 ? x : x.contiguous(); }
+Tensor rows_contiguous(const Tensor& x) { return x.stride(-1) == 1 || x.size(-1) == 1 ? x : x.contiguous(); }
 
-}  // namespace
+std::string str(const Tensor& x) { return x.defined() ? x.str() : "undefined"; }
 
-// q: (B,H,T,Dh), k, v: (B,H,S,Dh), key_padding: (B,1,1,S) or undefined -> (B,H,T,Dh)
-Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& key_padding_in,
-                 bool causal, float scale, float dropout_p, Generator* gen) {
-  for (const Tensor* x : {&q_in, &k_in, &v_in})
-    CHECK(x->defined() && x->dtype() == DType::f32 && x->dim() == 4,
-          "attention: q, k and v must be f32 (B,H,L,Dh) tensors, got q {}, k {}, v {}",
-          q_in.defined() ? q_in.str() : "undefined", k_in.defined() ? k_in.str() : "undefined",
-          v_in.defined() ? v_in.str() : "undefined");
-  const int64_t B = q_in.size(0), H = q_in.size(1), T = q_in.size(2), Dh = q_in.size(3), S = k_in.size(2);
-  CHECK(k_in.shape() == Shape({B, H, S, Dh}) && v_in.shape() == k_in.shape(),
-        "attention: k {} and v {} must both be [{}, {}, S, {}] for q {}", k_in.str(), v_in.str(), B, H, Dh,
-        q_in.str());
-  CHECK(S > 0 || T == 0, "attention: {} queries but no keys (k {})", T, k_in.str());
-  CHECK(!causal || T <= S, "attention: causal with {} queries but only {} keys", T, S);
+// inputs: 1 to 3 (B,L,W) f32 tensors; q, k, v: where each lies in them.
+Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array<Operand, 3>& where, int64_t H,
+                    int64_t D, const Tensor& key_padding_in, bool causal, float scale, float dropout_p,
+                    Generator* gen) {
+  for (Tensor& x : inputs) x = rows_contiguous(x);
+  const Tensor& q0 = inputs[where[0].input];
+  const Tensor& k0 = inputs[where[1].input];
+  const int64_t B = q0.size(0), T = q0.size(1), S = positions(k0), Dh = D / H;
+  CHECK(S > 0 || T == 0, "{}: {} queries but no keys (k {})", op, T, k0.str());
+  CHECK(!causal || T <= S, "{}: causal with {} queries but only {} keys", op, T, S);
   CHECK(!key_padding_in.defined() ||
             (key_padding_in.dtype() == DType::f32 && key_padding_in.shape() == Shape({B, 1, 1, S})),
-        "attention: key padding mask {} does not match [{}, 1, 1, {}] (f32)", key_padding_in.str(), B, S);
-  CHECK(dropout_p >= 0.0f && dropout_p < 1.0f, "attention: dropout must be in [0, 1), got {}", dropout_p);
-  CHECK(dropout_p == 0.0f || gen, "attention: dropout {} needs a generator", dropout_p);
+        "{}: key padding mask {} does not match [{}, 1, 1, {}] (f32)", op, key_padding_in.str(), B, S);
+  CHECK(dropout_p >= 0.0f && dropout_p < 1.0f, "{}: dropout must be in [0, 1), got {}", op, dropout_p);
+  CHECK(dropout_p == 0.0f || gen, "{}: dropout {} needs a generator", op, dropout_p);
 
-  const Tensor q = rows_contiguous(q_in), k = rows_contiguous(k_in), v = rows_contiguous(v_in);
   const Tensor key_padding = key_padding_in.defined() ? key_padding_in.contiguous() : Tensor();
-  const kernels::AttentionShape shape{B, H, T, S, Dh};
+  const kernels::AttentionShape shape{B, H, T, S, Dh, gemm_precision() == GemmPrecision::bf16};
   const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
   kernels::AttentionDropout drop{dropout_p, 0, 0};
   if (dropout_p > 0.0f) drop = {dropout_p, gen->seed(), gen->next_stream()};
+  const bool grad = autograd::needs_grad(inputs);
+  // The dropout mask, 1 bit per probability, saved for backward rather than drawn again.
+  Tensor keep_bits;
+  if (grad && dropout_p > 0.0f) {
+    keep_bits = Tensor::empty({(kernels::attention_keep_words(shape) + 1) / 2}, DType::i32);
+    drop.keep_bits = reinterpret_cast<uint16_t*>(keep_bits.data_as<int32_t>());
+  }
 
-  // The result is laid out (B,T,H,Dh) and returned as a (B,H,T,Dh) view, so that merging
-  // the heads back into (B,T,D) is a reshape, not a copy.
-  Tensor storage = Tensor::empty({B, T, H, Dh});
-  Tensor y = storage.permute({0, 2, 1, 3}).detach();
-  const bool grad = autograd::needs_grad({q, k, v});
+  std::array<const float*, 3> ptr;
+  std::array<kernels::HeadStrides, 3> strides;
+  for (size_t i = 0; i < 3; ++i) {
+    const Tensor& x = inputs[where[i].input];
+    ptr[i] = x.data() + where[i].col;
+    strides[i] = head_strides(x, Dh);
+  }
+  Tensor y = Tensor::empty({B, T, D});
   Tensor lse = grad ? Tensor::empty({B, H, T}) : Tensor();
-  kernels::attention_forward(y.data(), head_strides(y), grad ? lse.data() : nullptr, q.data(), head_strides(q),
-                             k.data(), head_strides(k), v.data(), head_strides(v), scale, shape, mask, drop);
+  kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, ptr[0], strides[0],
+                             ptr[1], strides[1], ptr[2], strides[2], scale, shape, mask, drop);
   return autograd::record(
-      "attention", y, {q, k, v}, [q, k, v, y, lse, key_padding, shape, causal, scale, drop](const Tensor& dy_in, Grads& g) {
+      "attention", y, inputs,
+      [inputs, where, y, lse, keep_bits, key_padding, shape, causal, scale, drop, ptr, strides](const Tensor& dy_in, Grads& g) {
         const Tensor dy = rows_contiguous(dy_in);
+        const int64_t Dh = shape.Dh;
         const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
-        kernels::attention_backward(g.wants(0) ? g.at(0).data() : nullptr, g.wants(1) ? g.at(1).data() : nullptr,
-                                    g.wants(2) ? g.at(2).data() : nullptr, dy.data(), head_strides(dy), y.data(),
-                                    head_strides(y), lse.data(), q.data(), head_strides(q), k.data(),
-                                    head_strides(k), v.data(), head_strides(v), scale, shape, mask, drop);
+        std::array<float*, 3> d{};
+        std::array<kernels::HeadStrides, 3> ds{};
+        for (size_t i = 0; i < 3; ++i) {
+          const size_t in = where[i].input;
+          if (!g.wants(in)) continue;
+          const Tensor& buffer = g.at(in);  // contiguous, shaped like the input
+          d[i] = buffer.data() + where[i].col;
+          ds[i] = buffer.dim() == 4 ? kernels::HeadStrides{buffer.size(1) * buffer.size(2) * Dh, buffer.size(2) * Dh, Dh}
+                                    : kernels::HeadStrides{buffer.size(1) * buffer.size(2), Dh, buffer.size(2)};
+        }
+        kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), y.data(),
+                                    head_strides(y, Dh), lse.data(), ptr[0], strides[0], ptr[1], strides[1], ptr[2],
+                                    strides[2], scale, shape, mask, drop);
       });
+}
+
+void check_rows(const char* op, const Tensor& x, const char* name, int64_t B, int64_t W) {
+  CHECK(x.defined() && x.dtype() == DType::f32 && x.dim() == 3 && (B < 0 || x.size(0) == B) && x.size(2) == W,
+        "{}: {} must be f32 ({}, L, {}), got {}", op, name, B < 0 ? "B" : std::to_string(B), W, str(x));
+}
+
+void check_heads(const char* op, int64_t D, int64_t heads) {
+  CHECK(heads > 0 && D % heads == 0, "{}: {} heads do not divide the model dim {}", op, heads, D);
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, const Tensor& key_padding,
+                 bool causal, float scale, float dropout_p, Generator* gen) {
+  check_rows("attention", q, "q", -1, q.defined() && q.dim() == 3 ? q.size(2) : -1);
+  const int64_t B = q.size(0), D = q.size(2);
+  check_heads("attention", D, heads);
+  for (const Tensor* x : {&k, &v})
+    if (x->defined() && x->dim() == 4)  // heads-major (B,H,S,Dh), as decoding caches keep them
+      CHECK(x->dtype() == DType::f32 && x->size(0) == B && x->size(1) == heads && x->size(3) == D / heads,
+            "attention: {} {} is not f32 ({}, {}, S, {})", x == &k ? "k" : "v", x->str(), B, heads, D / heads);
+    else
+      check_rows("attention", *x, x == &k ? "k" : "v", B, D);
+  CHECK(positions(v) == positions(k), "attention: k {} and v {} hold different numbers of positions", k.str(),
+        v.str());
+  return attention_of("attention", {q, k, v}, {{{0, 0}, {1, 0}, {2, 0}}}, heads, D, key_padding, causal, scale,
+                      dropout_p, gen);
+}
+
+Tensor attention_qkv(const Tensor& qkv, int64_t heads, const Tensor& key_padding, bool causal, float scale,
+                     float dropout_p, Generator* gen) {
+  const int64_t W = qkv.defined() && qkv.dim() == 3 ? qkv.size(2) : -1, D = W / 3;
+  CHECK(W % 3 == 0, "attention_qkv: qkv {} does not end in 3 * D", str(qkv));
+  check_rows("attention_qkv", qkv, "qkv", -1, W);
+  check_heads("attention_qkv", D, heads);
+  return attention_of("attention_qkv", {qkv}, {{{0, 0}, {0, D}, {0, 2 * D}}}, heads, D, key_padding, causal, scale,
+                      dropout_p, gen);
+}
+
+Tensor attention_q_kv(const Tensor& q, const Tensor& kv, int64_t heads, const Tensor& key_padding, bool causal,
+                      float scale, float dropout_p, Generator* gen) {
+  check_rows("attention_q_kv", q, "q", -1, q.defined() && q.dim() == 3 ? q.size(2) : -1);
+  const int64_t B = q.size(0), D = q.size(2);
+  check_heads("attention_q_kv", D, heads);
+  check_rows("attention_q_kv", kv, "kv", B, 2 * D);
+  return attention_of("attention_q_kv", {q, kv}, {{{0, 0}, {1, 0}, {1, D}}}, heads, D, key_padding, causal, scale,
+                      dropout_p, gen);
 }
 
 }  // namespace attend

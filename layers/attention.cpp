@@ -112,16 +112,29 @@ Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
   return x.permute({0, 2, 1, 3}).reshape({B, T, options_.d_model});
 }
 
+bool MultiHeadAttention::packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const {
+  return !cache && !probs &&
+         autograd::needs_grad({x, q_proj_.weight(), k_proj_.weight(), v_proj_.weight()});
+}
+
+Tensor MultiHeadAttention::project(const Tensor& x, std::initializer_list<const Linear*> projections) const {
+  std::vector<Tensor> weights, biases;
+  for (const Linear* p : projections) {
+    weights.push_back(p->weight());
+    if (p->bias().defined()) biases.push_back(p->bias());
+  }
+  return linear(x, concat(weights, 0), biases.empty() ? Tensor() : concat(biases, 0));
+}
+
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
                                   bool causal, Tensor* probs) const {
-  const int64_t B = q.size(0), T = q.size(2), S = k.size(2);
-  const float scale = 1.0f / std::sqrt(float(q.size(3)));
-  if (!probs) {  // one fused op that never holds the (B,H,T,S) probabilities
-    const float p = dropout_.is_training() ? dropout_.p() : 0.0f;
-    return attention(q, k, v, key_padding, causal, scale, p, options_.gen);
-  }
+  const int64_t B = q.size(0), T = q.size(1), S = k.size(k.dim() == 4 ? 2 : 1), H = options_.heads;
+  const float scale = 1.0f / std::sqrt(float(options_.d_model / H));
+  if (!probs)  // one fused op that never holds the (B,H,T,S) probabilities
+    return attention(q, k, v, H, key_padding, causal, scale, dropout_p(), options_.gen);
   // With the probabilities asked for (alignments), the composed ops, which keep them.
-  Tensor scores = matmul(q * scale, k.transpose(2, 3));  // (B,H,T,S)
+  auto heads = [this](const Tensor& x) { return x.dim() == 4 ? x : split_heads(x); };
+  Tensor scores = matmul(split_heads(q) * scale, heads(k).transpose(2, 3));  // (B,H,T,S)
   if (key_padding.defined()) {
     CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",
           key_padding.str(), B, S);
@@ -129,31 +142,43 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
   }
   if (causal && T > 1) scores = masked_fill(scores, causal_mask(T, S), kMasked);
   Tensor p = softmax(scores);
-  if (probs) *probs = p;
-  return matmul(dropout_.forward(p), v);
+  *probs = p;
+  return merge_heads(matmul(dropout_.forward(p), heads(v)));
 }
 
 Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_padding, bool causal, KVCache* cache,
                                           Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
-  Tensor q = split_heads(q_proj_.forward(x));
-  Tensor k = split_heads(k_proj_.forward(x));
-  Tensor v = split_heads(v_proj_.forward(x));
-  if (cache) {
+  if (packed_projections(x, cache, probs)) {
+    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
+    Tensor qkv = project(x, {&q_proj_, &k_proj_, &v_proj_});  // (B,T,3D)
+    return out_proj_.forward(
+        attention_qkv(qkv, options_.heads, key_padding, causal, scale, dropout_p(), options_.gen));
+  }
+  Tensor q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
+  if (cache) {  // heads-major (B,H,L,Dh), as the cache keeps them
     CHECK(cache->empty() || cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}",
           cache->k.size(0), x.size(0));
-    cache->append(k, v);  // in place, no copy of the past positions
+    cache->append(split_heads(k), split_heads(v));  // in place, no copy of the past positions
     k = cache->k;
     v = cache->v;
   }
-  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, causal, probs)));
+  return out_proj_.forward(attend(q, k, v, key_padding, causal, probs));
 }
 
 Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
                                            KVCache* cache, Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "cross_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
+  if (packed_projections(memory, cache, probs)) {
+    CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
+          "cross_attention: memory {} does not match input {}", memory.str(), x.str());
+    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
+    Tensor kv = project(memory, {&k_proj_, &v_proj_});  // (B,S,2D)
+    return out_proj_.forward(attention_q_kv(q_proj_.forward(x), kv, options_.heads, key_padding, false, scale,
+                                            dropout_p(), options_.gen));
+  }
   Tensor k, v;
   if (cache && !cache->empty()) {
     k = cache->k;
@@ -161,15 +186,14 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
   } else {
     CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
           "cross_attention: memory {} does not match input {}", memory.str(), x.str());
-    k = split_heads(k_proj_.forward(memory));
-    v = split_heads(v_proj_.forward(memory));
+    k = k_proj_.forward(memory);
+    v = v_proj_.forward(memory);
     if (cache) {
-      cache->k = k = k.contiguous();
-      cache->v = v = v.contiguous();
+      cache->k = k = split_heads(k).contiguous();
+      cache->v = v = split_heads(v).contiguous();
     }
   }
-  Tensor q = split_heads(q_proj_.forward(x));
-  return out_proj_.forward(merge_heads(attend(q, k, v, key_padding, /*causal=*/false, probs)));
+  return out_proj_.forward(attend(q_proj_.forward(x), k, v, key_padding, /*causal=*/false, probs));
 }
 
 }  // namespace attend

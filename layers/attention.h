@@ -14,6 +14,8 @@
 // batch rows (beam search).
 #pragma once
 
+#include <initializer_list>
+
 #include "core/rng.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
@@ -21,11 +23,12 @@
 
 namespace attend {
 
-// Keys and values of past positions of one attention layer: (B,H,L,Dh) each. append()
-// writes new positions in place into stores with room for more (B,H,capacity,Dh), whose
-// capacity doubles when full, so a decoding step copies only its own keys/values; k and v
-// are then views of the stores' first L positions. (With gradients wanted, append
-// concatenates instead, so keys/values stay differentiable.)
+// Keys and values of past positions of one attention layer: (B,H,L,Dh) each (heads-major:
+// a decoding step reads each head's keys as one contiguous block). append() writes new
+// positions in place into stores with room for more (B,H,capacity,Dh), whose capacity
+// doubles when full, so a decoding step copies only its own keys/values; k and v are then
+// views of the stores' first L positions. (With gradients wanted, append concatenates
+// instead, so keys/values stay differentiable.)
 struct KVCache {
   Tensor k, v;              // (B,H,L,Dh)
   Tensor k_store, v_store;  // (B,H,capacity,Dh) behind k and v, or undefined
@@ -65,10 +68,12 @@ class MultiHeadAttention : public Module {
   Tensor cross_attention(const Tensor& x, const Tensor& memory, const Tensor& key_padding,
                          KVCache* cache = nullptr, Tensor* probs = nullptr) const;
 
-  // The attention math, in one place: q: (B,H,T,Dh), k, v: (B,H,S,Dh) -> (B,H,T,Dh).
-  // softmax(q k^T / sqrt(Dh) masked) v; masked keys get probability 0. Without probs this is
-  // the fused `attention` op (core/ops.h), which never holds the (B,H,T,S) probabilities;
-  // with probs, the composed ops (matmul, masked_fill, softmax, dropout, matmul) that keep them.
+  // The attention math, in one place: q: (B,T,D), k, v: (B,S,D), heads side by side, or
+  // (B,H,S,Dh) (from a KVCache) -> (B,T,D).
+  // softmax(q k^T / sqrt(Dh) masked) v per head; masked keys get probability 0. Without probs
+  // this is the fused `attention` op (core/ops.h), which never holds the (B,H,T,S)
+  // probabilities; with probs, the composed ops (matmul, masked_fill, softmax, dropout,
+  // matmul) on split heads, which keep them.
   Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding, bool causal,
                 Tensor* probs) const;
 
@@ -77,6 +82,12 @@ class MultiHeadAttention : public Module {
  private:
   Tensor split_heads(const Tensor& x) const;  // (B,T,D) -> (B,H,T,Dh)
   Tensor merge_heads(const Tensor& x) const;  // (B,H,T,Dh) -> (B,T,D)
+  // Training (gradients wanted, no probabilities, no cache) projects q, k and v with one
+  // product: the weights concatenated in the forward (the concat's backward splits their
+  // gradient), the result packed for attention_qkv / attention_q_kv. Names are unchanged.
+  bool packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const;
+  Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections) const;
+  float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
 
   AttentionOptions options_;
   Linear q_proj_, k_proj_, v_proj_, out_proj_;

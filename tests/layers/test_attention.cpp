@@ -72,6 +72,16 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
 
+void expect_same_values(const std::vector<std::pair<std::string, std::vector<float>>>& got,
+                        const std::vector<std::pair<std::string, std::vector<float>>>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t t = 0; t < got.size(); ++t) {
+    ASSERT_EQ(got[t].second.size(), want[t].second.size()) << got[t].first;
+    for (size_t i = 0; i < got[t].second.size(); ++i)
+      EXPECT_NEAR(got[t].second[i], want[t].second[i], 1e-5f) << got[t].first << " " << i;
+  }
+}
+
 }  // namespace
 
 TEST(Attention, PaddingMaskMarksPadIds) {
@@ -210,7 +220,7 @@ TEST(Attention, FusedPathEqualsTheComposedPathThatKeepsProbabilities) {
   randomise(attn, 60);
   Tensor mask = padding_mask(Tensor::from_ids({4, 4, 0, 0, 4, 4, 4, 4}, {B, 4}), 0);
   Tensor x0 = test::random_tensor({B, 4, D}, -1, 1, 15), dy = test::random_tensor({B, 4, D}, -1, 1, 16);
-  std::vector<float> out[2], dx[2], dw[2];
+  std::vector<std::pair<std::string, std::vector<float>>> got[2];
   for (int fused = 0; fused < 2; ++fused) {
     gen.set_state(5, 0);
     attn.zero_grad();
@@ -218,15 +228,47 @@ TEST(Attention, FusedPathEqualsTheComposedPathThatKeepsProbabilities) {
     Tensor probs;
     Tensor y = attn.self_attention(x, mask, true, nullptr, fused ? nullptr : &probs);
     y.backward(dy);
-    out[fused] = y.to_vector();
-    dx[fused] = x.grad().to_vector();
-    dw[fused] = attn.state().at("k_proj.weight").grad().to_vector();
+    got[fused] = {{"y", y.to_vector()}, {"dx", x.grad().to_vector()}};
+    for (auto& [name, t] : attn.named_parameters()) got[fused].push_back({"d" + name, t.grad().to_vector()});
   }
-  for (size_t i = 0; i < out[0].size(); ++i) {
-    EXPECT_NEAR(out[1][i], out[0][i], 1e-5f) << "y " << i;
-    EXPECT_NEAR(dx[1][i], dx[0][i], 1e-5f) << "dx " << i;
+  expect_same_values(got[1], got[0]);
+}
+
+TEST(Attention, PackedCrossAttentionEqualsTheComposedPathWithGradients) {
+  // Training with gradients projects k and v of the memory in one product; the composed
+  // path (probabilities asked for) projects them separately.
+  Generator gen(1);
+  MultiHeadAttention attn = make_attention(gen, 0.3f);
+  randomise(attn, 70);
+  Tensor mask = padding_mask(Tensor::from_ids({4, 4, 0, 4, 4, 4, 4, 4, 4, 0}, {B, 5}), 0);
+  Tensor x0 = test::random_tensor({B, 3, D}, -1, 1, 17), m0 = test::random_tensor({B, 5, D}, -1, 1, 18);
+  Tensor dy = test::random_tensor({B, 3, D}, -1, 1, 19);
+  std::vector<std::pair<std::string, std::vector<float>>> got[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    gen.set_state(5, 0);
+    attn.zero_grad();
+    Tensor x = x0.clone().detach().set_requires_grad(), memory = m0.clone().detach().set_requires_grad();
+    Tensor probs;
+    Tensor y = attn.cross_attention(x, memory, mask, nullptr, fused ? nullptr : &probs);
+    y.backward(dy);
+    got[fused] = {{"y", y.to_vector()}, {"dx", x.grad().to_vector()}, {"dmemory", memory.grad().to_vector()}};
+    for (auto& [name, t] : attn.named_parameters()) got[fused].push_back({"d" + name, t.grad().to_vector()});
   }
-  for (size_t i = 0; i < dw[0].size(); ++i) EXPECT_NEAR(dw[1][i], dw[0][i], 1e-5f) << "dk_proj.weight " << i;
+  expect_same_values(got[1], got[0]);
+}
+
+TEST(Attention, PackedProjectionsInTrainingGiveTheValuesOfSeparateOnesWithoutGradients) {
+  Generator gen(1);
+  MultiHeadAttention attn = make_attention(gen);
+  randomise(attn, 80);
+  Tensor x = test::random_tensor({B, 4, D}, -1, 1, 20), mem = test::random_tensor({B, 3, D}, -1, 1, 21);
+  const std::vector<float> self = attn.self_attention(x, Tensor(), true).to_vector();
+  const std::vector<float> cross = attn.cross_attention(x, mem, Tensor()).to_vector();
+  NoGradGuard no_grad;
+  const std::vector<float> self_ng = attn.self_attention(x, Tensor(), true).to_vector();
+  const std::vector<float> cross_ng = attn.cross_attention(x, mem, Tensor()).to_vector();
+  for (size_t i = 0; i < self.size(); ++i) EXPECT_NEAR(self[i], self_ng[i], 1e-6f) << "self " << i;
+  for (size_t i = 0; i < cross.size(); ++i) EXPECT_NEAR(cross[i], cross_ng[i], 1e-6f) << "cross " << i;
 }
 
 TEST(Attention, GradientsOfInputAndWeightsMatchCentralDifferences) {

@@ -1,0 +1,300 @@
+// Fused attention with bf16 products (AttentionShape::bf16): the blocked forward and the
+// recomputing backward of kernels_attention.cpp, with every product (q k^T, p v, dO v^T,
+// p^T dO, dS^T q, dS k) on bf16-rounded operands accumulated in fp32 by vdpbf16ps, which
+// multiplies pairs along the inner dimension: the right operand is stored pair-interleaved
+// ("x2": rows 2t and 2t+1 of X side by side, 2N bf16 per pair row), the left one row-major
+// with the inner dimension padded to even. Softmax, masks, dropout and the log-sum-exp stay
+// fp32, as in the fp32 kernels.
+#include "core/kernels_attention_impl.h"
+
+#if defined(__AVX512BF16__)
+
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "core/kernels.h"
+#include "core/kernels_math.h"
+#include "core/kernels_reduce.h"
+
+namespace attend::kernels::attention_detail {
+namespace {
+
+using bf = uint16_t;
+
+int64_t round2(int64_t n) { return (n + 1) / 2 * 2; }
+
+inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
+
+// 16 floats (the first n of x, the rest 0) times s, rounded to bf16 (nearest even).
+inline __m256i load_bf16(const float* x, int64_t n, float s) {
+  return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(first(n), x), _mm512_set1_ps(s)));
+}
+
+// c[i*ldc + n] (+)= sum_{t<K2} sum_{e<2} A(i, 2t+e) * x2[t*ldx + 2n+e], i < R, n < 16*NV, where
+// the pair (A(i,2t), A(i,2t+1)) is the 32-bit a[i*ars + t*acs].
+template <int R, int NV, bool kAccumulate>
+void tile(float* c, int64_t ldc, const uint32_t* a, int64_t ars, int64_t acs, const bf* x2, int64_t ldx, int64_t K2) {
+  __m512 acc[R][NV];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = kAccumulate ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
+  for (int64_t t = 0; t < K2; ++t) {
+    __m512bh xv[NV];
+    for (int v = 0; v < NV; ++v) xv[v] = (__m512bh)_mm512_loadu_si512(x2 + t * ldx + 32 * v);
+    for (int i = 0; i < R; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i * ars + t * acs]));
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, xv[v]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
+using TileFn = void (*)(float*, int64_t, const uint32_t*, int64_t, int64_t, const bf*, int64_t, int64_t);
+
+template <bool kAccumulate, int R> constexpr TileFn tile_for(int nv) {
+  return nv == 1 ? tile<R, 1, kAccumulate> : nv == 2 ? tile<R, 2, kAccumulate> : nv == 3 ? tile<R, 3, kAccumulate>
+                                                                                        : tile<R, 4, kAccumulate>;
+}
+
+// C: (M,N) (+)= A: (M,2*K2) @ X: (2*K2,N) pair-interleaved (ldx bf16 per pair row), the
+// pair (A(i,2t), A(i,2t+1)) being the 32-bit a[i*ars + t*acs]; N a multiple of 16.
+template <bool kAccumulate>
+void product(float* c, int64_t ldc, const bf* a, int64_t ars, int64_t acs, const bf* x2, int64_t ldx, int64_t M,
+             int64_t K2, int64_t N) {
+  static constexpr TileFn fns[4][4] = {
+      {tile_for<kAccumulate, 1>(1), tile_for<kAccumulate, 1>(2), tile_for<kAccumulate, 1>(3), tile_for<kAccumulate, 1>(4)},
+      {tile_for<kAccumulate, 2>(1), tile_for<kAccumulate, 2>(2), tile_for<kAccumulate, 2>(3), tile_for<kAccumulate, 2>(4)},
+      {tile_for<kAccumulate, 3>(1), tile_for<kAccumulate, 3>(2), tile_for<kAccumulate, 3>(3), tile_for<kAccumulate, 3>(4)},
+      {tile_for<kAccumulate, 4>(1), tile_for<kAccumulate, 4>(2), tile_for<kAccumulate, 4>(3), tile_for<kAccumulate, 4>(4)}};
+  const uint32_t* a32 = reinterpret_cast<const uint32_t*>(a);
+  for (int64_t i = 0; i < M; i += 4) {
+    const int64_t r = std::min<int64_t>(4, M - i);
+    for (int64_t n = 0; n < N; n += 64) {
+      const int64_t nv = std::min<int64_t>(4, (N - n) / 16);
+      fns[r - 1][nv - 1](c + i * ldc + n, ldc, a32 + i * ars, ars, acs, x2 + 2 * n, ldx, K2);
+    }
+  }
+}
+
+// dst: (L, Cp) with row stride ldd = s * x: (L rows of stride ls, C used), columns C..Cp zero.
+void rows_bf16(bf* dst, int64_t ldd, int64_t Cp, const float* x, int64_t ls, int64_t L, int64_t C, float s) {
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t c = 0; c < Cp; c += 16)
+      _mm256_mask_storeu_epi16(dst + l * ldd + c, first(Cp - c), load_bf16(x + l * ls + c, C - c, s));
+}
+
+// s * x: (L rows of stride ls, C used) as a pair-interleaved operand over L: pair row t holds
+// rows 2t and 2t+1 interleaved, Cp (a multiple of 16) columns, 2*Cp bf16; rows L..Lp and
+// columns C..Cp zero. Read as a left operand it is A(j, 2t+e) = x(2t+e, j): ars 1, acs Cp.
+void pairs_over_rows(bf* dst, int64_t Cp, const float* x, int64_t ls, int64_t L, int64_t Lp, int64_t C, float s) {
+  for (int64_t t = 0; t < Lp / 2; ++t) {
+    const int64_t n0 = 2 * t < L ? C : 0, n1 = 2 * t + 1 < L ? C : 0;
+    const float* x0 = x + std::min(2 * t, L - 1) * ls;
+    const float* x1 = x + std::min(2 * t + 1, L - 1) * ls;
+    for (int64_t c = 0; c < Cp; c += 16) {
+      // maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized inside the intrinsics
+      const __m512i lo = _mm512_maskz_cvtepu16_epi32(0xffff, load_bf16(x0 + c, n0 - c, s));
+      const __m512i hi = _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, load_bf16(x1 + c, n1 - c, s)), 16);
+      _mm512_storeu_si512(dst + t * 2 * Cp + 2 * c, _mm512_or_si512(lo, hi));
+    }
+  }
+}
+
+// x^T as a pair-interleaved operand over C (x: L rows of stride ls, C used): pair row t holds
+// (x(l, 2t), x(l, 2t+1)) for every l, Lp pairs per row; rows L..Lp and an odd last column
+// zero. tmp: L * round2(C) bf16 of scratch.
+void pairs_over_cols(bf* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t C, bf* tmp) {
+  const int64_t C2 = round2(C);
+  rows_bf16(tmp, C2, C2, x, ls, L, C, 1.0f);
+  const uint32_t* src = reinterpret_cast<const uint32_t*>(tmp);
+  uint32_t* out = reinterpret_cast<uint32_t*>(dst);
+  for (int64_t t = 0; t < C2 / 2; ++t) {
+    for (int64_t l = 0; l < L; ++l) out[t * Lp + l] = src[l * (C2 / 2) + t];
+    std::fill(out + t * Lp + L, out + (t + 1) * Lp, 0u);
+  }
+}
+
+}  // namespace
+
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
+                       const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+                       const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
+  // floats: ob, sb, mrow, lrow, zb; then bf16: k pairs over Dh, v pairs over keys, q block, p block
+  const size_t nf = size_t(kBq * Dhp + kBq * kBk + 2 * kBq + kBk);
+  const size_t nb = size_t(2 * Dh2 * Sp + Sp * 2 * Dhp + kBq * Dh2 + kBq * kBk);
+  float* ob = scratch(nf + (nb + 1) / 2 + 16);
+  float* sb = ob + kBq * Dhp;
+  float* mrow = sb + kBq * kBk;
+  float* lrow = mrow + kBq;
+  float* zb = lrow + kBq;
+  bf* kt2 = reinterpret_cast<bf*>(zb + kBk);
+  bf* v2 = kt2 + Dh2 * Sp;
+  bf* qb = v2 + Sp * 2 * Dhp;
+  bf* pb = qb + kBq * Dh2;
+  bf* tmp = pb + kBq * kBk;
+  pairs_over_cols(kt2, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh, tmp);
+  pairs_over_rows(v2, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Sp, Dh, 1.0f);
+  const HeadMask hm = head_mask(mask, sh, b);
+  const uint64_t row0 = uint64_t((b * sh.H + h) * T);
+  for (int64_t i0 = 0; i0 < T; i0 += kBq) {
+    const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
+    rows_bf16(qb, Dh2, Dh2, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, scale);
+    std::fill(ob, ob + R * Dhp, 0.0f);
+    std::fill(mrow, mrow + R, kNegInf);
+    std::fill(lrow, lrow + R, 0.0f);
+    for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
+      product<false>(sb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);
+      for (int64_t r = 0; r < R; ++r) {
+        float* s = sb + r * kBk;
+        hm.apply(s, i0 + r, j0, J);
+        std::fill(s + J, s + Jp, kNegInf);
+        const float m = std::max(mrow[r], row_max(s, Jp)), correction = exp_fast(mrow[r] - m);
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
+        lrow[r] = lrow[r] * correction + sum;
+        mrow[r] = m;
+        if (correction != 1.0f)
+          for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
+        if (drop.p > 0.0f) {
+          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
+        }
+      }
+      rows_bf16(pb, kBk, Jp, sb, kBk, R, Jp, 1.0f);
+      // keys J..Jp have probability 0 and zero (or, past S, padded) rows of v2
+      product<true>(ob, Dhp, pb, kBk / 2, 1, v2 + j0 * Dhp, 2 * Dhp, R, Jp / 2, Dhp);
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      const float inv = 1.0f / lrow[r];
+      for (int64_t d = 0; d < Dh; ++d) out[d] = ob[r * Dhp + d] * inv;
+      if (lse) lse[int64_t(row0) + i0 + r] = mrow[r] + std::log(lrow[r]);
+    }
+  }
+}
+
+void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
+                        HeadStrides dvs, const float* dout, HeadStrides ds, const float* o, HeadStrides os,
+                        const float* lse, const float* q, HeadStrides qs, const float* k, HeadStrides ks,
+                        const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                        const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
+  constexpr int64_t kBq2 = kBq;  // kBq is even: a block's rows pair up
+  // floats: dka, dva, dqb, pb, db, delta, zb; bf16: k, v pairs over Dh; k pairs over keys;
+  // q block row-major and pairs over rows; dO likewise; p^T, dS^T, dS.
+  const size_t nf = size_t(2 * S * Dhp + kBq * Dhp + 2 * kBq * kBk + kBq + kBk);
+  const size_t nb = size_t(3 * Dh2 * Sp + Sp * 2 * Dhp + 2 * (kBq * Dh2 + kBq2 * 2 * Dhp) + 3 * kBk * kBq2);
+  float* dka = scratch(nf + (nb + 1) / 2 + 16);
+  float* dva = dka + S * Dhp;
+  float* dqb = dva + S * Dhp;
+  float* pb = dqb + kBq * Dhp;
+  float* db = pb + kBq * kBk;
+  float* delta = db + kBq * kBk;
+  float* zb = delta + kBq;
+  bf* kt2 = reinterpret_cast<bf*>(zb + kBk);
+  bf* vt2 = kt2 + Dh2 * Sp;
+  bf* kp2 = vt2 + Dh2 * Sp;
+  bf* qb = kp2 + Sp * 2 * Dhp;
+  bf* qp2 = qb + kBq * Dh2;
+  bf* dob = qp2 + kBq2 * 2 * Dhp;
+  bf* dop2 = dob + kBq * Dh2;
+  bf* pp = dop2 + kBq2 * 2 * Dhp;  // P of a block, pairs over rows
+  bf* gp = pp + kBk * kBq2;        // dS, pairs over rows
+  bf* gb = gp + kBk * kBq2;        // dS, row-major
+  bf* tmp = gb + kBk * kBq2;
+  const float* kh = k + b * ks.b + h * ks.h;
+  pairs_over_cols(kt2, Sp, kh, ks.l, S, Dh, tmp);
+  pairs_over_cols(vt2, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh, tmp);
+  pairs_over_rows(kp2, Dhp, kh, ks.l, S, Sp, Dh, 1.0f);
+  std::fill(dka, dka + 2 * S * Dhp, 0.0f);
+  const HeadMask hm = head_mask(mask, sh, b);
+  const int64_t row0 = (b * sh.H + h) * T;
+  for (int64_t i0 = 0; i0 < T; i0 += kBq) {
+    const int64_t R = std::min(kBq, T - i0), R2 = round2(R), kend = hm.key_end(i0, R);
+    const float* qrow = q + b * qs.b + h * qs.h + i0 * qs.l;
+    const float* dorow = dout + b * ds.b + h * ds.h + i0 * ds.l;
+    rows_bf16(qb, Dh2, Dh2, qrow, qs.l, R, Dh, scale);
+    pairs_over_rows(qp2, Dhp, qrow, qs.l, R, R2, Dh, scale);
+    rows_bf16(dob, Dh2, Dh2, dorow, ds.l, R, Dh, 1.0f);
+    pairs_over_rows(dop2, Dhp, dorow, ds.l, R, R2, Dh, 1.0f);
+    for (int64_t r = 0; r < R; ++r) {  // delta_i = sum_s P_is dP_is = dO_i . O_i
+      const float* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * orow[d];
+      delta[r] = sum;
+    }
+    std::fill(dqb, dqb + R * Dhp, 0.0f);
+    for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
+      const int64_t J = std::min(kBk, kend - j0), Jp = round16(J), J2 = round2(J);
+      product<false>(pb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);   // scores
+      product<false>(db, kBk, dob, Dh2 / 2, 1, vt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);  // dO V^T
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t i = i0 + r;
+        float* p = pb + r * kBk;
+        float* g = db + r * kBk;
+        if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
+          std::fill(p, p + J, 1.0f / float(S));
+          if (drop.p > 0.0f) {
+            dropout_factors(zb, J, row0 + i, j0, S, drop, true);
+            for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
+          }
+          std::fill(g, g + J, 0.0f);
+          continue;
+        }
+        hm.apply(p, i, j0, J);
+        std::fill(p + J, p + Jp, kNegInf);
+        const float l = lse[row0 + i], dl = delta[r];
+        if (drop.p > 0.0f) {
+          dropout_factors(zb, Jp, row0 + i, j0, S, drop, true);
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) {
+            const float z = zb[j];
+            const float pj = exp_fast(p[j] - l);
+            p[j] = pj * z;
+            g[j] = pj * (g[j] * z - dl);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < Jp; ++j) {
+            const float pj = exp_fast(p[j] - l);
+            p[j] = pj;
+            g[j] = pj * (g[j] - dl);
+          }
+        }
+      }
+      // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below); rows
+      // R..R2 and columns J..Jp of the pair-packed P and dS are zero, as columns J..J2 of dS
+      if (dv) {
+        pairs_over_rows(pp, Jp, pb, kBk, R, R2, J, 1.0f);
+        product<true>(dva + j0 * Dhp, Dhp, pp, 1, Jp, dop2, 2 * Dhp, J, R2 / 2, Dhp);
+      }
+      if (dk) {
+        pairs_over_rows(gp, Jp, db, kBk, R, R2, J, 1.0f);
+        product<true>(dka + j0 * Dhp, Dhp, gp, 1, Jp, qp2, 2 * Dhp, J, R2 / 2, Dhp);
+      }
+      if (dq) {
+        rows_bf16(gb, J2, J2, db, kBk, R, J, 1.0f);
+        product<true>(dqb, Dhp, gb, J2 / 2, 1, kp2 + j0 * Dhp, 2 * Dhp, R, J2 / 2, Dhp);
+      }
+    }
+    if (dq)
+      for (int64_t r = 0; r < R; ++r) {
+        float* out = dq + b * dqs.b + h * dqs.h + (i0 + r) * dqs.l;
+        for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
+      }
+  }
+  for (int64_t s = 0; s < S; ++s) {
+    if (dk) accumulate(dk + b * dks.b + h * dks.h + s * dks.l, dka + s * Dhp, Dh);
+    if (dv) accumulate(dv + b * dvs.b + h * dvs.h + s * dvs.l, dva + s * Dhp, Dh);
+  }
+}
+
+}  // namespace attend::kernels::attention_detail
+
+#endif  // __AVX512BF16__

@@ -1,0 +1,110 @@
+// Internals shared by the fused attention kernels (kernels_attention.cpp: fp32 products;
+// kernels_attention_bf16.cpp: bf16 operands, fp32 accumulation): block sizes, the mask one
+// (b,h) pair sees, scratch memory, dropout factors, and the per-head bf16 entry points.
+// Not for use outside those two files.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "core/kernels_attention.h"
+
+namespace attend::kernels::attention_detail {
+
+// Queries and keys per block: a block's scores (kBq x kBk floats, 16 KiB) stay in L1.
+constexpr int64_t kBq = 32, kBk = 128;
+// The composed path's masked_fill value (layers/attention.cpp): exp() of it is exactly 0.
+constexpr float kMasked = -1e30f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// Per-thread scratch that grows to the largest call and is reused.
+inline float* scratch(size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+// What one (b,h) pair sees of the mask, and the dropout draw of its rows.
+struct HeadMask {
+  const float* pad;      // (S) or null
+  int64_t first_open;    // first key not padded (S when all are)
+  int64_t T, S;
+  bool causal;
+  // Keys j > limit(i) are masked by causality.
+  int64_t limit(int64_t i) const { return causal ? i + S - T : S; }
+  // Row i has every key masked (then it attends uniformly to all S keys).
+  bool fully_masked(int64_t i) const { return first_open >= std::min(S, limit(i) + 1); }
+  // Keys a block of queries [i0, i0+R) must visit: those up to the last row's limit, or
+  // all when the block's first row is fully masked (rows later in the block see more).
+  int64_t key_end(int64_t i0, int64_t R) const {
+    return fully_masked(i0) ? S : std::min(S, limit(i0 + R - 1) + 1);
+  }
+  // Scores of row i against keys [j0, j0+J) (in s) that are masked become kMasked.
+  void apply(float* s, int64_t i, int64_t j0, int64_t J) const {
+    const int64_t lim = limit(i) - j0;
+    const float* p = pad ? pad + j0 : nullptr;
+    if (p) {
+#pragma omp simd
+      for (int64_t j = 0; j < J; ++j) s[j] = (p[j] != 0.0f || j > lim) ? kMasked : s[j];
+    } else if (lim < J) {
+#pragma omp simd
+      for (int64_t j = 0; j < J; ++j) s[j] = j > lim ? kMasked : s[j];
+    }
+  }
+};
+
+inline HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, int64_t b) {
+  HeadMask m{mask.key_padding ? mask.key_padding + b * sh.S : nullptr, 0, sh.T, sh.S, mask.causal};
+  if (m.pad)
+    while (m.first_open < sh.S && m.pad[m.first_open] != 0.0f) ++m.first_open;
+  return m;
+}
+
+// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
+void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d);
+
+// z[j], j < n: dropout's factors of keys j0 + j (j0 a multiple of 16) of query row `row`
+// ((b*H+h)*T+t) of S keys. Drawn (and saved to d.keep_bits if set) in forward; read back
+// from d.keep_bits in backward when forward saved them.
+inline void dropout_factors(float* z, int64_t n, int64_t row, int64_t j0, int64_t S, const AttentionDropout& d,
+                            bool backward) {
+  uint16_t* bits = d.keep_bits ? d.keep_bits + row * ((S + 15) / 16) + j0 / 16 : nullptr;
+  if (backward && bits) {
+    const float keep_scale = 1.0f / (1.0f - d.p);
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) z[j] = (bits[j >> 4] >> (j & 15)) & 1u ? keep_scale : 0.0f;
+    return;
+  }
+  keep_factors(z, n, uint64_t(row) * uint64_t(S) + uint64_t(j0), d);
+  if (bits)
+    for (int64_t c = 0; c * 16 < n; ++c) {
+      uint32_t word = 0;
+      for (int64_t e = 0; e < std::min<int64_t>(16, n - 16 * c); ++e) word |= uint32_t(z[16 * c + e] != 0.0f) << e;
+      bits[c] = uint16_t(word);
+    }
+}
+
+// The bf16 products need AVX512-BF16 (vdpbf16ps) at compile time; without it the fp32
+// kernels run whatever AttentionShape::bf16 says.
+#if defined(__AVX512BF16__)
+inline constexpr bool kHaveBf16 = true;
+#else
+inline constexpr bool kHaveBf16 = false;
+#endif
+
+// One (b,h) pair of attention_forward / attention_backward with bf16 products (more than
+// 2 queries); arguments as there.
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
+                       const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+                       const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop);
+void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
+                        HeadStrides dvs, const float* dout, HeadStrides ds, const float* o, HeadStrides os,
+                        const float* lse, const float* q, HeadStrides qs, const float* k, HeadStrides ks,
+                        const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                        const AttentionMask& mask, const AttentionDropout& drop);
+
+}  // namespace attend::kernels::attention_detail
