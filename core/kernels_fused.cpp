@@ -195,25 +195,84 @@ void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
   }
 }
 
+namespace {
+
+// Elements per block of the dropout kernels: the block's keep bits are drawn in one
+// vectorised loop (uniform() of core/rng.h, 16 draws per AVX-512 step), then applied.
+constexpr int64_t kDropoutBlock = 1024;
+
+// keep[j] = 1 when element i0 + j (j < len) is kept: uniform(seed, stream, i0 + j) >= p.
+inline void draw_keep(uint8_t* __restrict keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream) {
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) keep[j] = uniform(seed, stream, uint64_t(i0 + j)) >= p ? 1 : 0;
+}
+
+// f(i0, len, keep) for every block of n elements, blocks split over the threads; keep
+// points into mask when it is given, else into a block-sized scratch array.
+template <typename F>
+void for_each_dropout_block(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream, F&& f) {
+  const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t scratch[kDropoutBlock];
+    const int64_t i0 = b * kDropoutBlock, len = std::min(kDropoutBlock, n - i0);
+    uint8_t* keep = mask ? mask + i0 : scratch;
+    draw_keep(keep, i0, len, p, seed, stream);
+    f(i0, len, keep);
+  }
+}
+
+}  // namespace
+
+void dropout_keep_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) {
+  for_each_dropout_block(mask, n, p, seed, stream, [](int64_t, int64_t, const uint8_t*) {});
+}
+
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream) {
   const float scale = 1.0f / (1.0f - p);
-  if (mask) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = uniform(seed, stream, uint64_t(i)) >= p;
-      y[i] = keep ? x[i] * scale : 0.0f;
-      mask[i] = keep;
-    }
-  } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = uniform(seed, stream, uint64_t(i)) >= p ? x[i] * scale : 0.0f;
-  }
+  for_each_dropout_block(mask, n, p, seed, stream, [&](int64_t i0, int64_t len, const uint8_t* keep) {
+    float* __restrict yb = y + i0;
+    const float* __restrict xb = x + i0;
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) yb[j] = keep[j] ? xb[j] * scale : 0.0f;
+  });
 }
 
 void dropout_backward(float* dx, const uint8_t* mask, const float* dy, int64_t n, float scale) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}
+
+void dropout_add_forward(float* z, uint8_t* mask, const float* x, const float* y, int64_t n, float p,
+                         uint64_t seed, uint64_t stream) {
+  const float scale = 1.0f / (1.0f - p);
+  for_each_dropout_block(mask, n, p, seed, stream, [&](int64_t i0, int64_t len, const uint8_t* keep) {
+    float* __restrict zb = z + i0;
+    const float* __restrict xb = x + i0;
+    const float* __restrict yb = y + i0;
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) zb[j] = xb[j] + (keep[j] ? yb[j] * scale : 0.0f);
+  });
+}
+
+void dropout_add_backward(float* dx, float* dy, const uint8_t* mask, const float* dz, int64_t n, float scale) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t b = 0; b < n; b += kDropoutBlock) {
+    const int64_t len = std::min(kDropoutBlock, n - b);
+    const float* __restrict dzb = dz + b;
+    if (dx) {
+      float* __restrict dxb = dx + b;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) dxb[j] += dzb[j];
+    }
+    if (dy) {
+      float* __restrict dyb = dy + b;
+      const uint8_t* mb = mask + b;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) dyb[j] += mb[j] ? dzb[j] * scale : 0.0f;
+    }
+  }
 }
 
 void embedding_forward(float* y, const int64_t* ids, const float* w, int64_t n, int64_t D) {

@@ -31,12 +31,19 @@ void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, cons
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                          const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D);
 
-// Element i is kept when uniform(seed, stream, i) >= p, then scaled by 1/(1-p).
-// y, x: (n); mask: (n) or null, 1 where kept.
+// Element i is kept when uniform(seed, stream, i) >= p (core/rng.h), then scaled by
+// 1/(1-p); the draws run vectorised, 16 per step. y, x: (n); mask: (n) or null, 1 where kept.
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream);
 // dx += dy * mask * scale. dx, dy, mask: (n)
 void dropout_backward(float* dx, const uint8_t* mask, const float* dy, int64_t n, float scale);
+// mask: (n) = dropout_forward's mask, without applying it (tests, benchmarks).
+void dropout_keep_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream);
+// z = x + dropout(y) with dropout_forward's mask. z, x, y: (n); mask: (n) or null.
+void dropout_add_forward(float* z, uint8_t* mask, const float* x, const float* y, int64_t n, float p,
+                         uint64_t seed, uint64_t stream);
+// dx += dz, dy += dz * mask * scale; dx or dy null when not wanted. All (n).
+void dropout_add_backward(float* dx, float* dy, const uint8_t* mask, const float* dz, int64_t n, float scale);
 
 // y[i] = w[ids[i]]. y: (n,D), ids: (n) in [0,V), w: (V,D)
 void embedding_forward(float* y, const int64_t* ids, const float* w, int64_t n, int64_t D);

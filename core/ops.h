@@ -81,6 +81,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 // Inverted dropout: kept elements scaled by 1/(1-p). The mask of element i depends
 // only on (gen's seed, the stream this call takes, i): not on the thread count.
 Tensor dropout(const Tensor& x, float p, Generator& gen);
+// x, y: same shape -> x + dropout(y, p, gen), in one pass, with the mask dropout draws
+// (one stream of gen). dx = dz, dy = dz*mask/(1-p)
+Tensor dropout_add(const Tensor& x, const Tensor& y, float p, Generator& gen);
 // Fused attention (ops_attention.cpp): y = dropout(softmax(scale q k^T, masked)) v, without
 // ever holding the (B,H,T,S) probabilities. q: (B,H,T,Dh), k, v: (B,H,S,Dh) (any strides with
 // a contiguous last dim), key_padding: (B,1,1,S) f32 1 = masked, or undefined -> (B,H,T,Dh),

@@ -1,4 +1,4 @@
-// Fused ops: softmax, log_softmax, layer_norm, dropout, embedding, cross_entropy.
+// Fused ops: softmax, log_softmax, layer_norm, dropout, dropout_add, embedding, cross_entropy.
 // Each is one forward pass and one backward pass over the data, with the arithmetic
 // in core/kernels_fused.cpp.
 #include <algorithm>
@@ -94,6 +94,28 @@ Tensor dropout(const Tensor& x_in, float p, Generator& gen) {
   const float scale = 1.0f / (1.0f - p);
   return autograd::record("dropout", y, {x}, [mask, scale, n](const Tensor& dy, Grads& g) {
     if (g.wants(0)) kernels::dropout_backward(g.at(0).data(), mask->data(), dy.data(), n, scale);
+  });
+}
+
+// x, y: same shape -> same shape. p = 0 returns x + y and takes no stream from gen.
+Tensor dropout_add(const Tensor& x_in, const Tensor& y_in, float p, Generator& gen) {
+  CHECK(p >= 0.0f && p < 1.0f, "dropout_add: p must be in [0, 1), got {}", p);
+  CHECK(x_in.defined() && y_in.defined() && x_in.dtype() == DType::f32 && y_in.dtype() == DType::f32 &&
+            x_in.shape() == y_in.shape(),
+        "dropout_add: expected two f32 tensors of the same shape, got {} and {}", x_in.str(), y_in.str());
+  if (p == 0.0f) return add(x_in, y_in);
+  Tensor x = x_in.contiguous(), y = y_in.contiguous();
+  const uint64_t stream = gen.next_stream();
+  const int64_t n = x.numel();
+  Tensor z = Tensor::empty_like(x);
+  // y's kept/dropped bits, only when backward will need them.
+  auto mask = autograd::needs_grad({y}) ? std::make_shared<std::vector<uint8_t>>(size_t(n)) : nullptr;
+  kernels::dropout_add_forward(z.data(), mask ? mask->data() : nullptr, x.data(), y.data(), n, p, gen.seed(),
+                               stream);
+  const float scale = 1.0f / (1.0f - p);
+  return autograd::record("dropout_add", z, {x, y}, [mask, scale, n](const Tensor& dz, Grads& g) {
+    kernels::dropout_add_backward(g.wants(0) ? g.at(0).data() : nullptr, g.wants(1) ? g.at(1).data() : nullptr,
+                                  mask ? mask->data() : nullptr, dz.data(), n, scale);
   });
 }
 

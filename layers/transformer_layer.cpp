@@ -15,8 +15,8 @@ FeedForwardOptions feed_forward(const TransformerLayerOptions& o) {
 // One residual sublayer with the norm placed after (post) or before (pre) f.
 template <typename F>
 Tensor residual(NormPlacement placement, const LayerNorm& norm, const Dropout& dropout, const Tensor& x, F&& f) {
-  if (placement == NormPlacement::post) return norm.forward(x + dropout.forward(f(x)));
-  return x + dropout.forward(f(norm.forward(x)));
+  if (placement == NormPlacement::post) return norm.forward(dropout.forward_add(x, f(x)));
+  return dropout.forward_add(x, f(norm.forward(x)));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/gradcheck.h"
+#include "core/kernels_fused.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -340,4 +341,88 @@ TEST(Dropout, MaskIsUniformOfTheElementIndex) {
   std::vector<float> y = dropout(x, 0.25f, gen).to_vector();
   for (size_t i = 0; i < y.size(); ++i)
     EXPECT_EQ(y[i] != 0.0f, uniform(77, 5, i) >= 0.25f) << "element " << i;
+}
+
+TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
+  // The kernel draws blocks of 1024 in a vectorised loop; every size and tail must give
+  // the bits of the scalar philox4x32 (core/rng.h) of each element index.
+  for (int64_t n : {1, 15, 17, 1023, 1025, 2049, 40001})
+    for (uint64_t seed : {uint64_t(3), uint64_t(0x123456789abcdefull)})
+      for (uint64_t stream : {uint64_t(0), uint64_t(0xfedcba9876ull)}) {
+        std::vector<uint8_t> mask(static_cast<size_t>(n));
+        kernels::dropout_keep_mask(mask.data(), n, 0.3f, seed, stream);
+        for (int64_t i = 0; i < n; ++i) {
+          uint32_t r[4];
+          philox4x32(seed, stream, uint64_t(i), r);
+          const bool keep = float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.3f;
+          ASSERT_EQ(mask[size_t(i)], keep ? 1 : 0) << "n " << n << " seed " << seed << " stream " << stream << " i " << i;
+        }
+      }
+}
+
+TEST(Dropout, UniformInAVectorLoopEqualsScalarPhiloxAcrossTheHighIndexWord) {
+  const uint64_t i0 = (uint64_t(1) << 32) - 7;  // counters whose upper 32 bits change mid-loop
+  float u[19];
+#pragma omp simd
+  for (int j = 0; j < 19; ++j) u[j] = uniform(11, 5, i0 + uint64_t(j));
+  for (int j = 0; j < 19; ++j) {
+    uint32_t r[4];
+    philox4x32(11, 5, i0 + uint64_t(j), r);
+    EXPECT_EQ(u[j], float(r[0] >> 8) * (1.0f / 16777216.0f)) << "index " << i0 + uint64_t(j);
+  }
+}
+
+// --- dropout_add -------------------------------------------------------------------------
+
+TEST(DropoutAdd, DrawsTheMaskDropoutDraws) {
+  // With x = 0 the result is dropout(y) bit for bit (x + y*scale may be one fused
+  // multiply-add, so other x can differ from the composed sum in the last bit).
+  Tensor y = random_tensor({7, 333}, -2, 2, 41);
+  Generator a(13), b(13);
+  a.set_state(13, 4), b.set_state(13, 4);
+  EXPECT_EQ(dropout_add(Tensor::zeros({7, 333}), y, 0.3f, a).to_vector(), dropout(y, 0.3f, b).to_vector());
+  EXPECT_EQ(a.counter(), b.counter());  // one stream, as dropout takes
+}
+
+TEST(DropoutAdd, AddsTheKeptScaledElements) {
+  Generator gen(2);
+  gen.set_state(2, 0);
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {6}), y = Tensor::full({6}, 10.0f);
+  std::vector<float> z = dropout_add(x, y, 0.5f, gen).to_vector();
+  for (size_t i = 0; i < z.size(); ++i)
+    EXPECT_EQ(z[i], uniform(2, 0, i) >= 0.5f ? float(i + 1) + 20.0f : float(i + 1)) << "element " << i;
+}
+
+TEST(DropoutAdd, ZeroProbabilityIsAddAndTakesNoStream) {
+  Generator gen(1);
+  Tensor x = Tensor::from_vector({1, 2}, {2}), y = Tensor::from_vector({10, 20}, {2});
+  EXPECT_EQ(dropout_add(x, y, 0.0f, gen).to_vector(), (std::vector<float>{11, 22}));
+  EXPECT_EQ(gen.counter(), 0u);
+}
+
+TEST(DropoutAdd, BadInputsAreRejected) {
+  Generator gen(1);
+  Tensor x = Tensor::ones({4}), y = Tensor::ones({2, 2});
+  expect_error([&] { dropout_add(x, y, 0.1f, gen); }, {"dropout_add", "same shape", "[4]", "[2, 2]"});
+  expect_error([&] { dropout_add(x, x, 1.0f, gen); }, {"dropout_add", "[0, 1)", "got 1"});
+}
+
+TEST(DropoutAdd, GradientWithAFixedGeneratorState) {
+  Tensor x = random_tensor({4, 5}, -2, 2, 42), y = random_tensor({4, 5}, -2, 2, 43);
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Generator gen(21);
+        gen.set_state(21, 3);
+        return dropout_add(in[0], in[1], 0.4f, gen);
+      },
+      {x, y}));
+}
+
+TEST(DropoutAdd, MaskDoesNotDependOnThreadCount) {
+  Tensor x = random_tensor({1 << 17}, -1, 1, 44), y = Tensor::ones({1 << 17});
+  auto [one, two] = on_one_and_two_threads([&] {
+    Generator gen(5);
+    return dropout_add(x, y, 0.1f, gen).to_vector();
+  });
+  EXPECT_EQ(one, two);
 }

@@ -1,5 +1,5 @@
-// Fused-vs-composed: softmax, log_softmax, layer_norm and cross_entropy give the same
-// values and the same gradients as the same functions built from primitive ops.
+// Fused-vs-composed: softmax, log_softmax, layer_norm, cross_entropy and dropout_add give
+// the same values and the same gradients as the same functions built from primitive ops.
 #include <gtest/gtest.h>
 
 #include "common/gradcheck.h"
@@ -114,4 +114,19 @@ TEST(FusedVsComposed, CrossEntropy) {
           [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, opt); },
           [&](const std::vector<Tensor>& in) { return composed::cross_entropy(in[0], target, opt); }, {logits});
     }
+}
+
+TEST(FusedVsComposed, DropoutAdd) {
+  Tensor x = random_tensor({3, 7, 41}, -2, 2, 37), y = random_tensor({3, 7, 41}, -2, 2, 38);
+  auto with_gen = [](auto f) {
+    return [f](const std::vector<Tensor>& in) {
+      Generator gen(5);
+      gen.set_state(5, 2);
+      return f(in, gen);
+    };
+  };
+  expect_fused_equals_composed(
+      with_gen([](const std::vector<Tensor>& in, Generator& gen) { return dropout_add(in[0], in[1], 0.25f, gen); }),
+      with_gen([](const std::vector<Tensor>& in, Generator& gen) { return in[0] + dropout(in[1], 0.25f, gen); }),
+      {x, y}, 1e-6f);  // x + y*scale may be one fused multiply-add
 }
