@@ -72,6 +72,9 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, not 
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+// relu(linear(x, w, bias)) with bias and relu in one pass after the product. With
+// dz = dy*[y>0]: dx = dz@w, dw = dz^T@x, dbias = sum of dz over rows
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 
 // --- fused ops (ops_fused.cpp) ------------------------------------------------------
 Tensor softmax(const Tensor& x);      // last axis; dx = y*(dy - sum(dy*y))

@@ -1,6 +1,7 @@
-// matmul and linear: forward values, gradients, no copies of transposed views, errors.
+// matmul, linear and linear_relu: forward values, gradients, no copies of transposed views, errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "common/gradcheck.h"
@@ -97,6 +98,14 @@ TEST_P(MatmulTest, LinearKeepsLeadingDims) {
   Tensor y = linear(x, w, Tensor::from_vector({0, 1, 0}, {3}));
   EXPECT_EQ(y.shape(), (Shape{2, 2, 3}));
   EXPECT_EQ(y.to_vector(), (std::vector<float>{3, 1, 0, 7, 1, 2, 11, 1, 4, 15, 1, 6}));
+}
+
+TEST_P(MatmulTest, LinearReluZeroesNegativeOutputs) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor w = Tensor::from_vector({1, 0, 0, 0, 1, -1}, {2, 3});
+  Tensor bias = Tensor::from_vector({-2, 0.5f}, {2});
+  EXPECT_EQ(linear_relu(x, w, bias).to_vector(), (std::vector<float>{0, 0, 2, 0}));  // before relu: -1 -.5 2 -.5
+  EXPECT_EQ(linear_relu(x, w).to_vector(), (std::vector<float>{1, 0, 4, 0}));
 }
 
 // --- no copies --------------------------------------------------------------------
@@ -202,6 +211,21 @@ TEST_P(MatmulTest, GradientLinearTransposedViews) {
                         {random_tensor({4, 3}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2), random_tensor({5}, -1, 1, 3)}));
 }
 
+// Pre-activations stay more than 0.02 from relu's kink: a step of eps = 1e-2 in one input
+// (all in [-1, 1)) moves them by at most 0.01, so no difference crosses it.
+TEST_P(MatmulTest, GradientLinearRelu) {
+  const std::vector<Tensor> in{random_tensor({3, 4}, -1, 1, 1), random_tensor({6, 4}, -1, 1, 4),
+                               random_tensor({6}, -1, 1, 3)};
+  for (float z : linear(in[0], in[1], in[2]).to_vector()) ASSERT_GT(std::fabs(z), 0.02f);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear_relu(in[0], in[1], in[2]); }, in));
+}
+
+TEST_P(MatmulTest, GradientLinearReluTransposedViewsWithoutBias) {
+  const std::vector<Tensor> in{random_tensor({4, 3}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2)};
+  for (float z : linear(in[0].transpose(0, 1), in[1].transpose(0, 1)).to_vector()) ASSERT_GT(std::fabs(z), 0.02f);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear_relu(in[0].transpose(0, 1), in[1].transpose(0, 1)); }, in));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MatmulTest, ::testing::Values(GemmBackend::onednn, GemmBackend::openblas),
                          [](const auto& info) { return std::string(gemm_backend_name(info.param)); });
 
@@ -237,6 +261,13 @@ TEST(MatmulErrors, LinearFeatureMismatchNamesBothShapes) {
   Tensor x = Tensor::zeros({2, 3}), w = Tensor::zeros({4, 5});
   EXPECT_NE(error_of([&] { linear(x, w); }).find("linear: x [2, 3] does not match weight [4, 5]"), std::string::npos)
       << error_of([&] { linear(x, w); });
+}
+
+TEST(MatmulErrors, LinearReluNamesItselfAndBothShapes) {
+  Tensor x = Tensor::zeros({2, 3}), w = Tensor::zeros({4, 5});
+  EXPECT_NE(error_of([&] { linear_relu(x, w); }).find("linear_relu: x [2, 3] does not match weight [4, 5]"),
+            std::string::npos)
+      << error_of([&] { linear_relu(x, w); });
 }
 
 TEST(MatmulErrors, LinearBiasMismatchNamesBothShapes) {

@@ -1,8 +1,10 @@
-// Fused-vs-composed: softmax, log_softmax, layer_norm, cross_entropy and dropout_add give
-// the same values and the same gradients as the same functions built from primitive ops.
+// Fused-vs-composed: softmax, log_softmax, layer_norm, cross_entropy, dropout_add and
+// linear_relu give the same values and the same gradients as the same functions built
+// from primitive ops.
 #include <gtest/gtest.h>
 
 #include "common/gradcheck.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -129,4 +131,22 @@ TEST(FusedVsComposed, DropoutAdd) {
       with_gen([](const std::vector<Tensor>& in, Generator& gen) { return dropout_add(in[0], in[1], 0.25f, gen); }),
       with_gen([](const std::vector<Tensor>& in, Generator& gen) { return in[0] + dropout(in[1], 0.25f, gen); }),
       {x, y}, 1e-6f);  // x + y*scale may be one fused multiply-add
+}
+
+TEST(FusedVsComposed, LinearRelu) {
+  Tensor x = random_tensor({2, 9, 24}, -1, 1, 50), w = random_tensor({70, 24}, -1, 1, 51);
+  Tensor bias = random_tensor({70}, -1, 1, 52);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return linear_relu(in[0], in[1], in[2]); },
+                               [](const std::vector<Tensor>& in) { return relu(linear(in[0], in[1], in[2])); },
+                               {x, w, bias}, 1e-5f);
+}
+
+TEST(FusedVsComposed, LinearReluWithBf16Products) {
+  // Both round the masked dy to bf16 before the products; only the bias sums' order differs.
+  GemmPrecisionScope bf16(GemmPrecision::bf16);
+  Tensor x = random_tensor({40, 24}, -1, 1, 53), w = random_tensor({70, 24}, -1, 1, 54);
+  Tensor bias = random_tensor({70}, -1, 1, 55);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return linear_relu(in[0], in[1], in[2]); },
+                               [](const std::vector<Tensor>& in) { return relu(linear(in[0], in[1], in[2])); },
+                               {x, w, bias}, 1e-5f);
 }
