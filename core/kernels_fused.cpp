@@ -124,77 +124,6 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
   }
 }
 
-void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                        const float* beta, int64_t N, int64_t D, float eps) {
-#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-  for (int64_t i = 0; i < N; ++i) {
-    const float* xi = x + i * D;
-    float* yi = y + i * D;
-    const float mu = row_sum(xi, D) / float(D);
-    float var = 0;  // two passes: no cancellation when |mean| >> std
-#pragma omp simd reduction(+ : var)
-    for (int64_t j = 0; j < D; ++j) var += (xi[j] - mu) * (xi[j] - mu);
-    const float r = 1.0f / std::sqrt(var / float(D) + eps);
-    mean[i] = mu;
-    rstd[i] = r;
-#pragma omp simd
-    for (int64_t j = 0; j < D; ++j) {
-      const float xhat = (xi[j] - mu) * r;
-      yi[j] = xhat * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
-    }
-  }
-}
-
-// With xhat = (x - mean) * rstd and g = dy * gamma, per row (Ba et al. 2016; derivation
-// as in llm.c's doc/layernorm/layernorm.md):
-//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows dy * xhat,  dbeta = sum_rows dy
-// One pass over the rows; dgamma and dbeta are summed per chunk of kRowChunk rows, then
-// the chunks in order, so the sums do not depend on how the chunks are shared out.
-void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                         const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D) {
-  constexpr int64_t kRowChunk = 32;
-  const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
-  std::vector<float> part_gamma(dgamma ? size_t(chunks * D) : 0), part_beta(dbeta ? size_t(chunks * D) : 0);
-#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    float* pg = dgamma ? part_gamma.data() + c * D : nullptr;
-    float* pb = dbeta ? part_beta.data() + c * D : nullptr;
-    for (int64_t i = c * kRowChunk; i < std::min(N, (c + 1) * kRowChunk); ++i) {
-      const float* xi = x + i * D;
-      const float* dyi = dy + i * D;
-      const float mu = mean[i], r = rstd[i];
-      if (pg) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
-      }
-      if (pb) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
-      }
-      if (!dx) continue;
-      float* dxi = dx + i * D;
-      float g_mean = 0, gx_mean = 0;
-#pragma omp simd reduction(+ : g_mean, gx_mean)
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        g_mean += g;
-        gx_mean += g * (xi[j] - mu) * r;
-      }
-      g_mean /= float(D);
-      gx_mean /= float(D);
-#pragma omp simd
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        dxi[j] += r * (g - g_mean - (xi[j] - mu) * r * gx_mean);
-      }
-    }
-  }
-  for (int64_t c = 0; c < chunks; ++c) {
-    if (dgamma) kernels::accumulate(dgamma, part_gamma.data() + c * D, D);
-    if (dbeta) kernels::accumulate(dbeta, part_beta.data() + c * D, D);
-  }
-}
-
 namespace {
 
 // Elements per block of the dropout kernels: the block's keep bits are drawn in one
@@ -223,6 +152,10 @@ void for_each_dropout_block(uint8_t* mask, int64_t n, float p, uint64_t seed, ui
 }
 
 }  // namespace
+
+void dropout_keep(uint8_t* keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream) {
+  draw_keep(keep, i0, len, p, seed, stream);
+}
 
 void dropout_keep_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) {
   for_each_dropout_block(mask, n, p, seed, stream, [](int64_t, int64_t, const uint8_t*) {});

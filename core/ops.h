@@ -81,6 +81,11 @@ Tensor softmax(const Tensor& x);      // last axis; dx = y*(dy - sum(dy*y))
 Tensor log_softmax(const Tensor& x);  // last axis; dx = dy - exp(y)*sum(dy)
 // x: (...,D), gamma/beta: (D) -> (...,D); normalised over the last axis (biased var).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// layer_norm(x + dropout(y, p, *gen), gamma, beta, eps) in one pass per row (post-norm
+// residual); p = 0 adds without dropout. With dz = layer_norm's dx: dx = dz,
+// dy = dz*mask/(1-p); dgamma, dbeta as layer_norm's
+Tensor add_layer_norm(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f,
+                      float p = 0.0f, Generator* gen = nullptr);
 // Inverted dropout: kept elements scaled by 1/(1-p). The mask of element i depends
 // only on (gen's seed, the stream this call takes, i): not on the thread count.
 Tensor dropout(const Tensor& x, float p, Generator& gen);

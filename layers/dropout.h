@@ -24,6 +24,8 @@ class Dropout : public Module {
   // x + forward(y) in one pass (the residual connection); x, y: same shape -> same shape
   Tensor forward_add(const Tensor& x, const Tensor& y) const;
   float p() const { return options_.p; }
+  float active_p() const { return is_training() ? options_.p : 0.0f; }  // p in training, else 0
+  Generator* gen() const { return options_.gen; }
 
  private:
   DropoutOptions options_;

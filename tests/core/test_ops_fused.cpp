@@ -426,3 +426,67 @@ TEST(DropoutAdd, MaskDoesNotDependOnThreadCount) {
   });
   EXPECT_EQ(one, two);
 }
+
+// --- add_layer_norm ------------------------------------------------------------------------
+
+TEST(AddLayerNorm, NormalisesTheSumWithoutDropout) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3}), y = Tensor::from_vector({0, 0, 0, 2, 4, 6}, {2, 3});
+  const float s = 1.0f / std::sqrt(2.0f / 3.0f + 1e-5f), t = 1.0f / std::sqrt(8.0f / 3.0f + 1e-5f);
+  expect_near(add_layer_norm(x, y, Tensor(), Tensor()).to_vector(), {-s, 0, s, -2 * t, 0, 2 * t});
+}
+
+TEST(AddLayerNorm, ZeroProbabilityTakesNoStream) {
+  Generator gen(1);
+  Tensor x = random_tensor({2, 8}, -1, 1, 60);
+  add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 0.0f, &gen);
+  EXPECT_EQ(gen.counter(), 0u);
+}
+
+TEST(AddLayerNorm, BadInputsAreRejected) {
+  Generator gen(1);
+  Tensor x = Tensor::ones({2, 4});
+  expect_error([&] { add_layer_norm(x, Tensor::ones({4, 2}), Tensor(), Tensor()); },
+               {"add_layer_norm", "same shape", "[2, 4]", "[4, 2]"});
+  expect_error([&] { add_layer_norm(x, x, Tensor::ones({3}), Tensor()); }, {"add_layer_norm", "[4]", "f32[3]"});
+  expect_error([&] { add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 0.1f, nullptr); },
+               {"add_layer_norm", "dropout 0.1 needs a generator"});
+  expect_error([&] { add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 1.0f, &gen); }, {"add_layer_norm", "got 1"});
+}
+
+TEST(AddLayerNorm, Gradient) {
+  Tensor x = random_tensor({3, 6}, -2, 2, 61), y = random_tensor({3, 6}, -2, 2, 62);
+  Tensor gamma = random_tensor({6}, 0.5f, 1.5f, 63), beta = random_tensor({6}, -1, 1, 64);
+  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return add_layer_norm(in[0], in[1], in[2], in[3]); },
+                        {x, y, gamma, beta}));
+}
+
+TEST(AddLayerNorm, GradientWithDropoutAndAFixedGeneratorState) {
+  Tensor x = random_tensor({3, 6}, -2, 2, 65), y = random_tensor({3, 6}, -2, 2, 66);
+  Tensor gamma = random_tensor({6}, 0.5f, 1.5f, 67), beta = random_tensor({6}, -1, 1, 68);
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Generator gen(4);
+        gen.set_state(4, 9);
+        return add_layer_norm(in[0], in[1], in[2], in[3], 1e-5f, 0.3f, &gen);
+      },
+      {x, y, gamma, beta}));
+}
+
+TEST(AddLayerNorm, DoesNotDependOnThreadCount) {
+  Tensor x = random_tensor({300, 128}, -1, 1, 69), y = random_tensor({300, 128}, -1, 1, 70);
+  Tensor gamma = random_tensor({128}, 0.5f, 1.5f, 71);
+  auto [one, two] = on_one_and_two_threads([&] {
+    Tensor xl = x.clone().detach().set_requires_grad(), yl = y.clone().detach().set_requires_grad();
+    Tensor gl = gamma.clone().detach().set_requires_grad();
+    Generator gen(5);
+    Tensor out = add_layer_norm(xl, yl, gl, Tensor(), 1e-5f, 0.1f, &gen);
+    out.backward(random_tensor(out.shape(), -1, 1, 72));
+    std::vector<float> all = out.to_vector();
+    for (const Tensor& t : {xl, yl, gl}) {
+      std::vector<float> g = t.grad().to_vector();
+      all.insert(all.end(), g.begin(), g.end());
+    }
+    return all;
+  });
+  EXPECT_EQ(one, two);
+}
