@@ -53,25 +53,31 @@ void bias_relu_forward(float* y, const float* bias, int64_t R, int64_t N) {
   }
 }
 
-void relu_bias_backward(float* dz, bf16* dz16, float* dbias, const float* dy, const float* y, int64_t R,
-                        int64_t N) {
+void linear_output_backward(float* dz, bf16* dz16, float* dbias, const float* dy, const float* y, int64_t R,
+                            int64_t N) {
   const int64_t chunks = (R + kRowChunk - 1) / kRowChunk;
   std::vector<float> part(dbias ? size_t(chunks * N) : 0, 0.0f);
 #pragma omp parallel for schedule(static) if (R * N >= kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
-    std::vector<float> scratch(dz ? 0 : size_t(N));  // one row of dz before rounding
+    std::vector<float> scratch(dz || !y ? 0 : size_t(N));  // one row of dz before rounding
     float* __restrict pc = dbias ? part.data() + c * N : nullptr;
     for (int64_t r = c * kRowChunk; r < std::min(R, (c + 1) * kRowChunk); ++r) {
       const float* __restrict dyr = dy + r * N;
-      const float* __restrict yr = y + r * N;
-      float* __restrict dzr = dz ? dz + r * N : scratch.data();
+      const float* dzr = dyr;
+      if (y) {
+        const float* __restrict yr = y + r * N;
+        float* __restrict out = dz ? dz + r * N : scratch.data();
 #pragma omp simd
-      for (int64_t j = 0; j < N; ++j) dzr[j] = yr[j] > 0.0f ? dyr[j] : 0.0f;
+        for (int64_t j = 0; j < N; ++j) out[j] = yr[j] > 0.0f ? dyr[j] : 0.0f;
+        dzr = out;
+      } else if (dz) {
+        std::copy(dyr, dyr + N, dz + r * N);
+      }
       if (pc) {
 #pragma omp simd
         for (int64_t j = 0; j < N; ++j) pc[j] += dzr[j];
       }
-      if (!dz) convert_to_bf16(dz16 + r * N, dzr, 1, N, N);
+      if (dz16) convert_to_bf16(dz16 + r * N, dzr, 1, N, N);
     }
   }
   if (dbias) add_partials(dbias, part, chunks, N);

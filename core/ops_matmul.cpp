@@ -126,8 +126,8 @@ Tensor rounded_bf16(const Tensor& x) {
 }
 
 // linear() or linear_relu() with gemm precision bf16; x: (...,in), w: (out,in) contiguous.
-// x, w and dy are each rounded once; backward keeps the rounded x and w. With relu, the
-// masked dy is rounded in the same pass that sums the bias gradient.
+// x, w and dy are each rounded once; backward keeps the rounded x and w, and rounds dy
+// (masked by relu) in the pass that sums the bias gradient.
 Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu) {
   const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
@@ -148,14 +148,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
     const bool dx = g.wants(0), dw = g.wants(1);
     float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     const Tensor dy = dy_in.detach().contiguous();
-    Tensor dy16;
-    if (relu) {
-      dy16 = Tensor::empty({R, out}, DType::bf16);
-      kernels::relu_bias_backward(nullptr, dy16.data_as<bf16>(), dbias, dy.data(), saved_y.data(), R, out);
-    } else {
-      if (dx || dw) dy16 = rounded_bf16(dy);
-      if (dbias) kernels::linear_bias_backward(dbias, dy.data(), R, out);
-    }
+    // One pass over dy: relu's mask, the bias gradient, and dy rounded for the products.
+    Tensor dy16 = dx || dw ? Tensor::empty({R, out}, DType::bf16) : Tensor();
+    kernels::linear_output_backward(nullptr, dy16.defined() ? dy16.data_as<bf16>() : nullptr, dbias, dy.data(),
+                                    relu ? saved_y.data() : nullptr, R, out);
     if (dx || dw) {
       const Bf16Operand DY{.rounded = dy16.data_as<bf16>()};
       if (dx)  // (R,in) += dy @ w
@@ -279,7 +275,7 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
     float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     if (relu) {  // dy becomes dz = dy * [y > 0], the gradient of the product
       Tensor dz = Tensor::empty({R, out});
-      kernels::relu_bias_backward(dz.data(), nullptr, dbias, dy.data(), saved_y.data(), R, out);
+      kernels::linear_output_backward(dz.data(), nullptr, dbias, dy.data(), saved_y.data(), R, out);
       dy = dz;
     } else if (dbias) {
       kernels::linear_bias_backward(dbias, dy.data(), R, out);

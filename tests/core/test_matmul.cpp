@@ -7,6 +7,7 @@
 #include "common/gradcheck.h"
 #include "core/allocator.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -275,4 +276,37 @@ TEST(MatmulErrors, LinearBiasMismatchNamesBothShapes) {
   EXPECT_NE(error_of([&] { linear(x, w, bias); }).find("linear: bias [5] does not match weight [4, 5]"),
             std::string::npos)
       << error_of([&] { linear(x, w, bias); });
+}
+
+// --- bf16 products -------------------------------------------------------------------
+
+TEST(LinearBf16, BackwardSumsDyForTheBiasAndMultipliesRoundedDy) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const int64_t R = 37, in = 3, out = 5;
+  Tensor x = random_tensor({R, in}, -1, 1, 80).set_requires_grad(), w = random_tensor({out, in}, -1, 1, 81);
+  Tensor bias = random_tensor({out}, -1, 1, 82).set_requires_grad();
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "linear_relu" : "linear");
+    x.zero_grad(), bias.zero_grad();
+    Tensor y = relu ? linear_relu(x, w, bias) : linear(x, w, bias);
+    Tensor dy = random_tensor({R, out}, -1, 1, 83);
+    y.backward(dy);
+    const std::vector<float> yv = y.to_vector(), dyv = dy.to_vector(), wv = w.to_vector();
+    const std::vector<float> dx = x.grad().to_vector(), db = bias.grad().to_vector();
+    auto rounded = [](float v) { return from_bf16(to_bf16(v)); };
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0;
+      for (int64_t r = 0; r < R; ++r) sum += relu && yv[size_t(r * out + o)] <= 0 ? 0.0f : dyv[size_t(r * out + o)];
+      EXPECT_NEAR(db[size_t(o)], sum, 1e-5) << "dbias " << o;
+    }
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t i = 0; i < in; ++i) {
+        double sum = 0;
+        for (int64_t o = 0; o < out; ++o) {
+          const float d = relu && yv[size_t(r * out + o)] <= 0 ? 0.0f : dyv[size_t(r * out + o)];
+          sum += double(rounded(d)) * double(rounded(wv[size_t(o * in + i)]));
+        }
+        EXPECT_NEAR(dx[size_t(r * in + i)], sum, 1e-5) << "dx " << r << "," << i;
+      }
+  }
 }

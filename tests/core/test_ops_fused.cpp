@@ -360,6 +360,21 @@ TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
       }
 }
 
+TEST(Dropout, KeepBitsOfARangeEqualScalarPhiloxForOddOffsets) {
+  // add_layer_norm draws row by row: ranges starting anywhere, of any length.
+  for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(333), int64_t(12345), (int64_t(1) << 32) - 5})
+    for (int64_t len : {1, 7, 16, 31, 512, 515}) {
+      std::vector<uint8_t> keep(static_cast<size_t>(len));
+      kernels::dropout_keep(keep.data(), i0, len, 0.1f, 17, 3);
+      for (int64_t j = 0; j < len; ++j) {
+        uint32_t r[4];
+        philox4x32(17, 3, uint64_t(i0 + j), r);
+        ASSERT_EQ(keep[size_t(j)], float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.1f ? 1 : 0)
+            << "i0 " << i0 << " len " << len << " j " << j;
+      }
+    }
+}
+
 TEST(Dropout, UniformInAVectorLoopEqualsScalarPhiloxAcrossTheHighIndexWord) {
   const uint64_t i0 = (uint64_t(1) << 32) - 7;  // counters whose upper 32 bits change mid-loop
   float u[19];
