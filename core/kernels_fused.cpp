@@ -167,8 +167,9 @@ void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p
   for_each_dropout_block(mask, n, p, seed, stream, [&](int64_t i0, int64_t len, const uint8_t* keep) {
     float* __restrict yb = y + i0;
     const float* __restrict xb = x + i0;
+    const float s = scale;
 #pragma omp simd
-    for (int64_t j = 0; j < len; ++j) yb[j] = keep[j] ? xb[j] * scale : 0.0f;
+    for (int64_t j = 0; j < len; ++j) yb[j] = keep[j] ? xb[j] * s : 0.0f;
   });
 }
 
@@ -184,8 +185,9 @@ void dropout_add_forward(float* z, uint8_t* mask, const float* x, const float* y
     float* __restrict zb = z + i0;
     const float* __restrict xb = x + i0;
     const float* __restrict yb = y + i0;
+    const float s = scale;  // a local: a captured reference could alias zb and block vectorising
 #pragma omp simd
-    for (int64_t j = 0; j < len; ++j) zb[j] = xb[j] + (keep[j] ? yb[j] * scale : 0.0f);
+    for (int64_t j = 0; j < len; ++j) zb[j] = xb[j] + (keep[j] ? yb[j] * s : 0.0f);
   });
 }
 

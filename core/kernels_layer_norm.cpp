@@ -2,7 +2,6 @@
 // which forms z = x + dropout(y) row by row and normalises it while the row is in L1.
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 #include "core/kernels.h"
@@ -43,43 +42,69 @@ inline void layer_norm_row(float* __restrict yi, float& mean, float& rstd, const
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows dy * xhat,  dbeta = sum_rows dy
 // One pass over the rows; dgamma and dbeta are summed per chunk of kRowChunk rows, then
 // the chunks in order, so the sums do not depend on how the chunks are shared out. Row
-// i's dx goes to emit(i, j, dx_ij) when want_dx.
-template <typename Emit>
-void layer_norm_backward_rows(float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
-                              const float* rstd, const float* gamma, int64_t N, int64_t D, bool want_dx,
-                              Emit&& emit) {
+// i's dx is added to dx when dx is given, else (when want_dx) written to a scratch row
+// passed to row_done(i, dx_row).
+template <typename RowDone>
+void layer_norm_backward_rows(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D,
+                              bool want_dx, RowDone&& row_done) {
   const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
   std::vector<float> part_gamma(dgamma ? size_t(chunks * D) : 0), part_beta(dbeta ? size_t(chunks * D) : 0);
 #pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     float* pg = dgamma ? part_gamma.data() + c * D : nullptr;
     float* pb = dbeta ? part_beta.data() + c * D : nullptr;
+    std::vector<float> scratch(want_dx && !dx ? size_t(D) : 0);
     for (int64_t i = c * kRowChunk; i < std::min(N, (c + 1) * kRowChunk); ++i) {
       const float* xi = x + i * D;
       const float* dyi = dy + i * D;
       const float mu = mean[i], r = rstd[i];
-      if (pg) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
-      }
-      if (pb) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
-      }
-      if (!want_dx) continue;
       float g_mean = 0, gx_mean = 0;
+      if (pg && pb && want_dx) {  // the usual case: one pass for all four sums
+        float* __restrict pgr = pg;
+        float* __restrict pbr = pb;
 #pragma omp simd reduction(+ : g_mean, gx_mean)
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        g_mean += g;
-        gx_mean += g * (xi[j] - mu) * r;
+        for (int64_t j = 0; j < D; ++j) {
+          pgr[j] += dyi[j] * (xi[j] - mu) * r;
+          pbr[j] += dyi[j];
+          const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+          g_mean += g;
+          gx_mean += g * (xi[j] - mu) * r;
+        }
+      } else {
+        if (pg) {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
+        }
+        if (pb) {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
+        }
+        if (!want_dx) continue;
+#pragma omp simd reduction(+ : g_mean, gx_mean)
+        for (int64_t j = 0; j < D; ++j) {
+          const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+          g_mean += g;
+          gx_mean += g * (xi[j] - mu) * r;
+        }
       }
       g_mean /= float(D);
       gx_mean /= float(D);
+      if (dx) {
+        float* __restrict dxi = dx + i * D;
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        emit(i, j, r * (g - g_mean - (xi[j] - mu) * r * gx_mean));
+        for (int64_t j = 0; j < D; ++j) {
+          const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+          dxi[j] += r * (g - g_mean - (xi[j] - mu) * r * gx_mean);
+        }
+      } else {
+        float* __restrict dxi = scratch.data();
+#pragma omp simd
+        for (int64_t j = 0; j < D; ++j) {
+          const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
+          dxi[j] = r * (g - g_mean - (xi[j] - mu) * r * gx_mean);
+        }
+        row_done(i, static_cast<const float*>(dxi));
       }
     }
   }
@@ -99,8 +124,8 @@ void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, cons
 
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                          const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D) {
-  layer_norm_backward_rows(dgamma, dbeta, dy, x, mean, rstd, gamma, N, D, dx != nullptr,
-                           [dx, D](int64_t i, int64_t j, float v) { dx[i * D + j] += v; });
+  layer_norm_backward_rows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, N, D, dx != nullptr,
+                           [](int64_t, const float*) {});
 }
 
 void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, float* rstd, const float* x,
@@ -129,36 +154,32 @@ void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, fl
   }
 }
 
-namespace {
-
-// add_layer_norm_backward with which of dx, dy and mask there are fixed at compile time,
-// so the per-element loop has no branch but the mask's select.
-template <bool kDx, bool kDy, bool kMask>
-void add_layer_norm_backward_as(float* dx, float* dy, float* dgamma, float* dbeta, const float* dout, const float* z,
-                                const uint8_t* mask, const float* mean, const float* rstd, const float* gamma,
-                                int64_t N, int64_t D, float scale) {
-  layer_norm_backward_rows(dgamma, dbeta, dout, z, mean, rstd, gamma, N, D, kDx || kDy,
-                           [=](int64_t i, int64_t j, float v) {
-                             if constexpr (kDx) dx[i * D + j] += v;
-                             if constexpr (kDy) dy[i * D + j] += kMask ? (mask[i * D + j] ? v * scale : 0.0f) : v;
-                           });
-}
-
-}  // namespace
-
 void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, const float* dout, const float* z,
                              const uint8_t* mask, const float* mean, const float* rstd, const float* gamma, int64_t N,
                              int64_t D, float scale) {
-  auto run = [&](auto dx_on, auto dy_on, auto mask_on) {
-    add_layer_norm_backward_as<decltype(dx_on)::value, decltype(dy_on)::value, decltype(mask_on)::value>(
-        dx, dy, dgamma, dbeta, dout, z, mask, mean, rstd, gamma, N, D, scale);
-  };
-  using T = std::true_type;
-  using F = std::false_type;
-  if (dx && dy) mask ? run(T{}, T{}, T{}) : run(T{}, T{}, F{});
-  else if (dy) mask ? run(F{}, T{}, T{}) : run(F{}, T{}, F{});
-  else if (dx) run(T{}, F{}, F{});
-  else run(F{}, F{}, F{});  // only dgamma, dbeta
+  // dz row by row in L1, then dx += dz and dy += dz * mask * scale.
+  layer_norm_backward_rows(nullptr, dgamma, dbeta, dout, z, mean, rstd, gamma, N, D, dx || dy,
+                           [=](int64_t i, const float* __restrict dz) {
+    // Locals, not the closure's members: stores through dy could alias those and keep the
+    // loops from vectorising.
+    const float s = scale;
+    const int64_t n = D;
+    if (dx) {
+      float* __restrict dxi = dx + i * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) dxi[j] += dz[j];
+    }
+    if (dy && mask) {
+      float* __restrict dyi = dy + i * n;
+      const uint8_t* mi = mask + i * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) dyi[j] += mi[j] ? dz[j] * s : 0.0f;
+    } else if (dy) {
+      float* __restrict dyi = dy + i * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) dyi[j] += dz[j];
+    }
+  });
 }
 
 }  // namespace attend::kernels
