@@ -40,6 +40,11 @@ void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N) {
   add_partials(dbias, part, chunks, N);
 }
 
+void bias_add_forward(float* y, const float* bias, int64_t R, int64_t N) {
+#pragma omp parallel for schedule(static) if (R * N >= kParallelMin)
+  for (int64_t r = 0; r < R; ++r) row_add(y + r * N, bias, N);
+}
+
 void bias_relu_forward(float* y, const float* bias, int64_t R, int64_t N) {
 #pragma omp parallel for schedule(static) if (R * N >= kParallelMin)
   for (int64_t r = 0; r < R; ++r) {

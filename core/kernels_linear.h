@@ -19,6 +19,9 @@ void linear_bias_forward(float* y, const float* bias, int64_t R, int64_t N);
 // dbias: (N) += dy: (R,N) summed over rows
 void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N);
 
+// y: (R,N) += bias: (N) on every row (after a product with beta = 0: measured a few
+// per cent faster than setting y to the bias and multiplying with beta = 1)
+void bias_add_forward(float* y, const float* bias, int64_t R, int64_t N);
 // y: (R,N) = max(y + bias, 0); bias: (N) or null (no bias)
 void bias_relu_forward(float* y, const float* bias, int64_t R, int64_t N);
 // dz = dy * [y > 0] (or dz = dy when y is null: no relu) and dbias += dz summed over

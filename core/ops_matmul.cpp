@@ -117,6 +117,12 @@ void matmul_backward(float* da, float* db, const float* dy, const Operand& a, co
   }
 }
 
+// y: (R,out) after the product += bias (if defined), then relu when `relu`: one pass.
+void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool relu) {
+  if (relu) kernels::bias_relu_forward(y.data(), bias.defined() ? bias.data() : nullptr, R, out);
+  else if (bias.defined()) kernels::bias_add_forward(y.data(), bias.data(), R, out);
+}
+
 // Round a contiguous f32 tensor to bf16 (same shape).
 Tensor rounded_bf16(const Tensor& x) {
   Tensor r = Tensor::empty(x.shape(), DType::bf16);
@@ -135,11 +141,9 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  const bool bias_first = has_bias && !relu;  // relu adds the bias after the product
-  if (bias_first) kernels::linear_bias_forward(y.data(), bias.data(), R, out);
   gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
-                {.rounded = w16.data_as<bf16>()}, in, 0, bias_first ? 1.0f : 0.0f, y.data(), out, 0);
-  if (relu) kernels::bias_relu_forward(y.data(), has_bias ? bias.data() : nullptr, R, out);
+                {.rounded = w16.data_as<bf16>()}, in, 0, 0.0f, y.data(), out, 0);
+  add_bias(y, bias, R, out, relu);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
   const Tensor saved_y = relu ? y : Tensor();
@@ -224,9 +228,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 
 namespace {
 
-// linear(), then relu when `relu`: y = x @ w^T + bias (bias set in y first, kept by
-// beta = 1), or y = max(x @ w^T + bias, 0) (bias and relu in one pass after the product;
-// backward takes relu's mask from y and sums the bias gradient in the same pass).
+// linear(), then relu when `relu`: y = x @ w^T, then bias (and relu) added in one pass;
+// backward takes relu's mask from y and sums the bias gradient in the same pass.
 Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, bool relu) {
   check_f32(op, x_in, "x");
   check_f32(op, w_in, "weight");
@@ -259,11 +262,8 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  const bool bias_first = has_bias && !relu;
-  if (bias_first) kernels::linear_bias_forward(y.data(), bias.data(), R, out);
-  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, bias_first ? 1.0f : 0.0f, y.data(),
-       out, 0);
-  if (relu) kernels::bias_relu_forward(y.data(), has_bias ? bias.data() : nullptr, R, out);
+  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, 0.0f, y.data(), out, 0);
+  add_bias(y, bias, R, out, relu);
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
