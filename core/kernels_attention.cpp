@@ -9,6 +9,7 @@
 #include "core/kernels_attention_impl.h"
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
+#include "core/rng.h"
 
 namespace attend::kernels {
 namespace attention_detail {
@@ -65,33 +66,12 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
 
 }  // namespace
 
-// uniform(seed, stream, index) of core/rng.h, the same bits, with its ten rounds unrolled:
-// GCC does not vectorise a loop calling rng.h's version (its round loop is control flow),
-// and the scalar draw cost more than the products of a block.
-inline void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t& k0, uint32_t& k1) {
-  const uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
-  const uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0, n1 = uint32_t(p1);
-  const uint32_t n2 = uint32_t(p0 >> 32) ^ c3 ^ k1, n3 = uint32_t(p0);
-  c0 = n0, c1 = n1, c2 = n2, c3 = n3;
-  k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-}
-
-inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-  uint32_t c0 = uint32_t(index), c1 = uint32_t(index >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  return float(c0 >> 8) * (1.0f / 16777216.0f);
-}
-
+// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
 void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
   const uint64_t seed = d.seed, stream = d.stream;
   const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
 #pragma omp simd
-  for (int64_t j = 0; j < J; ++j) z[j] = philox_uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
+  for (int64_t j = 0; j < J; ++j) z[j] = uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
 }
 
 }  // namespace attention_detail

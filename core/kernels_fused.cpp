@@ -124,96 +124,90 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
   }
 }
 
-void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                        const float* beta, int64_t N, int64_t D, float eps) {
-#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-  for (int64_t i = 0; i < N; ++i) {
-    const float* xi = x + i * D;
-    float* yi = y + i * D;
-    const float mu = row_sum(xi, D) / float(D);
-    float var = 0;  // two passes: no cancellation when |mean| >> std
-#pragma omp simd reduction(+ : var)
-    for (int64_t j = 0; j < D; ++j) var += (xi[j] - mu) * (xi[j] - mu);
-    const float r = 1.0f / std::sqrt(var / float(D) + eps);
-    mean[i] = mu;
-    rstd[i] = r;
+namespace {
+
+// Elements per block of the dropout kernels: the block's keep bits are drawn in one
+// vectorised loop (uniform() of core/rng.h, 16 draws per AVX-512 step), then applied.
+constexpr int64_t kDropoutBlock = 1024;
+
+// keep[j] = 1 when element i0 + j (j < len) is kept: uniform(seed, stream, i0 + j) >= p.
+inline void draw_keep(uint8_t* __restrict keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream) {
 #pragma omp simd
-    for (int64_t j = 0; j < D; ++j) {
-      const float xhat = (xi[j] - mu) * r;
-      yi[j] = xhat * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
-    }
+  for (int64_t j = 0; j < len; ++j) keep[j] = uniform(seed, stream, uint64_t(i0 + j)) >= p ? 1 : 0;
+}
+
+// f(i0, len, keep) for every block of n elements, blocks split over the threads; keep
+// points into mask when it is given, else into a block-sized scratch array.
+template <typename F>
+void for_each_dropout_block(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream, F&& f) {
+  const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t scratch[kDropoutBlock];
+    const int64_t i0 = b * kDropoutBlock, len = std::min(kDropoutBlock, n - i0);
+    uint8_t* keep = mask ? mask + i0 : scratch;
+    draw_keep(keep, i0, len, p, seed, stream);
+    f(i0, len, keep);
   }
 }
 
-// With xhat = (x - mean) * rstd and g = dy * gamma, per row (Ba et al. 2016; derivation
-// as in llm.c's doc/layernorm/layernorm.md):
-//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows dy * xhat,  dbeta = sum_rows dy
-// One pass over the rows; dgamma and dbeta are summed per chunk of kRowChunk rows, then
-// the chunks in order, so the sums do not depend on how the chunks are shared out.
-void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                         const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D) {
-  constexpr int64_t kRowChunk = 32;
-  const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
-  std::vector<float> part_gamma(dgamma ? size_t(chunks * D) : 0), part_beta(dbeta ? size_t(chunks * D) : 0);
-#pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    float* pg = dgamma ? part_gamma.data() + c * D : nullptr;
-    float* pb = dbeta ? part_beta.data() + c * D : nullptr;
-    for (int64_t i = c * kRowChunk; i < std::min(N, (c + 1) * kRowChunk); ++i) {
-      const float* xi = x + i * D;
-      const float* dyi = dy + i * D;
-      const float mu = mean[i], r = rstd[i];
-      if (pg) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pg[j] += dyi[j] * (xi[j] - mu) * r;
-      }
-      if (pb) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) pb[j] += dyi[j];
-      }
-      if (!dx) continue;
-      float* dxi = dx + i * D;
-      float g_mean = 0, gx_mean = 0;
-#pragma omp simd reduction(+ : g_mean, gx_mean)
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        g_mean += g;
-        gx_mean += g * (xi[j] - mu) * r;
-      }
-      g_mean /= float(D);
-      gx_mean /= float(D);
-#pragma omp simd
-      for (int64_t j = 0; j < D; ++j) {
-        const float g = dyi[j] * (gamma ? gamma[j] : 1.0f);
-        dxi[j] += r * (g - g_mean - (xi[j] - mu) * r * gx_mean);
-      }
-    }
-  }
-  for (int64_t c = 0; c < chunks; ++c) {
-    if (dgamma) kernels::accumulate(dgamma, part_gamma.data() + c * D, D);
-    if (dbeta) kernels::accumulate(dbeta, part_beta.data() + c * D, D);
-  }
+}  // namespace
+
+void dropout_keep(uint8_t* keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream) {
+  draw_keep(keep, i0, len, p, seed, stream);
+}
+
+void dropout_keep_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream) {
+  for_each_dropout_block(mask, n, p, seed, stream, [](int64_t, int64_t, const uint8_t*) {});
 }
 
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream) {
   const float scale = 1.0f / (1.0f - p);
-  if (mask) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = uniform(seed, stream, uint64_t(i)) >= p;
-      y[i] = keep ? x[i] * scale : 0.0f;
-      mask[i] = keep;
-    }
-  } else {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = uniform(seed, stream, uint64_t(i)) >= p ? x[i] * scale : 0.0f;
-  }
+  for_each_dropout_block(mask, n, p, seed, stream, [&](int64_t i0, int64_t len, const uint8_t* keep) {
+    float* __restrict yb = y + i0;
+    const float* __restrict xb = x + i0;
+    const float s = scale;
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) yb[j] = keep[j] ? xb[j] * s : 0.0f;
+  });
 }
 
 void dropout_backward(float* dx, const uint8_t* mask, const float* dy, int64_t n, float scale) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}
+
+void dropout_add_forward(float* z, uint8_t* mask, const float* x, const float* y, int64_t n, float p,
+                         uint64_t seed, uint64_t stream) {
+  const float scale = 1.0f / (1.0f - p);
+  for_each_dropout_block(mask, n, p, seed, stream, [&](int64_t i0, int64_t len, const uint8_t* keep) {
+    float* __restrict zb = z + i0;
+    const float* __restrict xb = x + i0;
+    const float* __restrict yb = y + i0;
+    const float s = scale;  // a local: a captured reference could alias zb and block vectorising
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) zb[j] = xb[j] + (keep[j] ? yb[j] * s : 0.0f);
+  });
+}
+
+void dropout_add_backward(float* dx, float* dy, const uint8_t* mask, const float* dz, int64_t n, float scale) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t b = 0; b < n; b += kDropoutBlock) {
+    const int64_t len = std::min(kDropoutBlock, n - b);
+    const float* __restrict dzb = dz + b;
+    if (dx) {
+      float* __restrict dxb = dx + b;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) dxb[j] += dzb[j];
+    }
+    if (dy) {
+      float* __restrict dyb = dy + b;
+      const uint8_t* mb = mask + b;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) dyb[j] += mb[j] ? dzb[j] * scale : 0.0f;
+    }
+  }
 }
 
 void embedding_forward(float* y, const int64_t* ids, const float* w, int64_t n, int64_t D) {

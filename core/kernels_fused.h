@@ -1,5 +1,6 @@
 // Raw-pointer kernels behind the fused ops of core/ops.h (softmax, log_softmax,
-// layer_norm, dropout, embedding, cross_entropy), forward and backward side by side.
+// layer_norm, add_layer_norm (in kernels_layer_norm.cpp), dropout, dropout_add, embedding,
+// cross_entropy), forward and backward side by side.
 // Shapes: N rows, D (or V) columns, all row-major and contiguous. Backward kernels
 // accumulate (+=) into their gradient outputs. Rows are split over OpenMP threads and
 // each row's arithmetic runs in a fixed order, so results do not depend on the thread
@@ -31,12 +32,33 @@ void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, cons
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                          const float* mean, const float* rstd, const float* gamma, int64_t N, int64_t D);
 
-// Element i is kept when uniform(seed, stream, i) >= p, then scaled by 1/(1-p).
-// y, x: (n); mask: (n) or null, 1 where kept.
+// out = layer_norm(z) with z = x + dropout(y) (p > 0) or x + y (p = 0), row by row. x, y,
+// out, z (saved for backward): (N,D); mask: (N,D) or null, dropout_forward's mask of the
+// (N,D) tensor y; gamma, beta: (D) or null; mean, rstd: (N). Stream as dropout_forward.
+void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, float* rstd, const float* x,
+                            const float* y, const float* gamma, const float* beta, int64_t N, int64_t D, float eps,
+                            float p, uint64_t seed, uint64_t stream);
+// dz from layer_norm_backward, then dx += dz and dy += dz * mask * scale (mask null: dy +=
+// dz); dx, dy, dgamma, dbeta null when not wanted. Shapes as add_layer_norm_forward.
+void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, const float* dout, const float* z,
+                             const uint8_t* mask, const float* mean, const float* rstd, const float* gamma, int64_t N,
+                             int64_t D, float scale);
+
+// Element i is kept when uniform(seed, stream, i) >= p (core/rng.h), then scaled by
+// 1/(1-p); the draws run vectorised, 16 per step. y, x: (n); mask: (n) or null, 1 where kept.
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream);
 // dx += dy * mask * scale. dx, dy, mask: (n)
 void dropout_backward(float* dx, const uint8_t* mask, const float* dy, int64_t n, float scale);
+// keep: (len) = dropout_forward's mask of elements i0 .. i0+len-1 (one thread).
+void dropout_keep(uint8_t* keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream);
+// mask: (n) = dropout_forward's mask, without applying it (tests, benchmarks).
+void dropout_keep_mask(uint8_t* mask, int64_t n, float p, uint64_t seed, uint64_t stream);
+// z = x + dropout(y) with dropout_forward's mask. z, x, y: (n); mask: (n) or null.
+void dropout_add_forward(float* z, uint8_t* mask, const float* x, const float* y, int64_t n, float p,
+                         uint64_t seed, uint64_t stream);
+// dx += dz, dy += dz * mask * scale; dx or dy null when not wanted. All (n).
+void dropout_add_backward(float* dx, float* dy, const uint8_t* mask, const float* dz, int64_t n, float scale);
 
 // y[i] = w[ids[i]]. y: (n,D), ids: (n) in [0,V), w: (V,D)
 void embedding_forward(float* y, const int64_t* ids, const float* w, int64_t n, int64_t D);

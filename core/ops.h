@@ -72,15 +72,26 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, not 
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+// relu(linear(x, w, bias)) with bias and relu in one pass after the product. With
+// dz = dy*[y>0]: dx = dz@w, dw = dz^T@x, dbias = sum of dz over rows
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 
 // --- fused ops (ops_fused.cpp) ------------------------------------------------------
 Tensor softmax(const Tensor& x);      // last axis; dx = y*(dy - sum(dy*y))
 Tensor log_softmax(const Tensor& x);  // last axis; dx = dy - exp(y)*sum(dy)
 // x: (...,D), gamma/beta: (D) -> (...,D); normalised over the last axis (biased var).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// layer_norm(x + dropout(y, p, *gen), gamma, beta, eps) in one pass per row (post-norm
+// residual); p = 0 adds without dropout. With dz = layer_norm's dx: dx = dz,
+// dy = dz*mask/(1-p); dgamma, dbeta as layer_norm's
+Tensor add_layer_norm(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f,
+                      float p = 0.0f, Generator* gen = nullptr);
 // Inverted dropout: kept elements scaled by 1/(1-p). The mask of element i depends
 // only on (gen's seed, the stream this call takes, i): not on the thread count.
 Tensor dropout(const Tensor& x, float p, Generator& gen);
+// x, y: same shape -> x + dropout(y, p, gen), in one pass, with the mask dropout draws
+// (one stream of gen). dx = dz, dy = dz*mask/(1-p)
+Tensor dropout_add(const Tensor& x, const Tensor& y, float p, Generator& gen);
 // Fused attention (ops_attention.cpp): y = dropout(softmax(scale q k^T, masked)) v per head,
 // without ever holding the (B,H,T,S) probabilities. Heads lie side by side in the last dim
 // (Dh = D/heads), as projections make them: q: (B,T,D), k, v: (B,S,D) (any row strides, a

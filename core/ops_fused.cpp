@@ -1,4 +1,5 @@
-// Fused ops: softmax, log_softmax, layer_norm, dropout, embedding, cross_entropy.
+// Fused ops: softmax, log_softmax, layer_norm, add_layer_norm, dropout, dropout_add, embedding,
+// cross_entropy.
 // Each is one forward pass and one backward pass over the data, with the arithmetic
 // in core/kernels_fused.cpp.
 #include <algorithm>
@@ -79,6 +80,47 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
       });
 }
 
+// x, y: (...,D), gamma/beta: (D) or undefined -> (...,D). p = 0 (or no gen) adds without
+// dropout and takes no stream.
+Tensor add_layer_norm(const Tensor& x_in, const Tensor& y_in, const Tensor& gamma_in, const Tensor& beta_in,
+                      float eps, float p, Generator* gen) {
+  check_last_axis_input(x_in, "add_layer_norm");
+  CHECK(y_in.defined() && y_in.dtype() == DType::f32 && y_in.shape() == x_in.shape(),
+        "add_layer_norm: x and y must be f32 of the same shape, got {} and {}", x_in.str(), y_in.str());
+  const int64_t D = x_in.size(-1);
+  for (const Tensor* t : {&gamma_in, &beta_in})
+    CHECK(!t->defined() || (t->dtype() == DType::f32 && t->shape() == Shape{D}),
+          "add_layer_norm: gamma and beta must be f32 of shape [{}] for x of shape {}, got {}", D,
+          shape_str(x_in.shape()), t->str());
+  CHECK(eps >= 0, "add_layer_norm: eps must be >= 0, got {}", eps);
+  CHECK(p >= 0.0f && p < 1.0f, "add_layer_norm: dropout p must be in [0, 1), got {}", p);
+  CHECK(p == 0.0f || gen, "add_layer_norm: dropout {} needs a generator", p);
+  Tensor x = x_in.contiguous(), y = y_in.contiguous();
+  Tensor gamma = gamma_in.defined() ? gamma_in.contiguous() : Tensor();
+  Tensor beta = beta_in.defined() ? beta_in.contiguous() : Tensor();
+  const int64_t N = rows_cols(x).first;
+  const uint64_t stream = p > 0.0f ? gen->next_stream() : 0;
+  std::vector<Tensor> inputs{x, y};
+  if (gamma.defined()) inputs.push_back(gamma);
+  if (beta.defined()) inputs.push_back(beta);
+  auto mask = p > 0.0f && autograd::needs_grad({y}) ? std::make_shared<std::vector<uint8_t>>(size_t(N * D)) : nullptr;
+  Tensor out = Tensor::empty_like(x), z = Tensor::empty_like(x), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
+  kernels::add_layer_norm_forward(out.data(), z.data(), mask ? mask->data() : nullptr, mean.data(), rstd.data(),
+                                  x.data(), y.data(), gamma.defined() ? gamma.data() : nullptr,
+                                  beta.defined() ? beta.data() : nullptr, N, D, eps, p, p > 0.0f ? gen->seed() : 0,
+                                  stream);
+  const size_t gamma_at = gamma.defined() ? 2 : 0, beta_at = beta.defined() ? inputs.size() - 1 : 0;
+  const float scale = 1.0f / (1.0f - p);
+  return autograd::record("add_layer_norm", out, std::move(inputs),
+                          [z, gamma, mean, rstd, mask, gamma_at, beta_at, scale, N, D](const Tensor& dout, Grads& g) {
+    kernels::add_layer_norm_backward(g.wants(0) ? g.at(0).data() : nullptr, g.wants(1) ? g.at(1).data() : nullptr,
+                                     gamma_at && g.wants(gamma_at) ? g.at(gamma_at).data() : nullptr,
+                                     beta_at && g.wants(beta_at) ? g.at(beta_at).data() : nullptr, dout.data(),
+                                     z.data(), mask ? mask->data() : nullptr, mean.data(), rstd.data(),
+                                     gamma.defined() ? gamma.data() : nullptr, N, D, scale);
+  });
+}
+
 // x: any shape -> same shape. p = 0 returns x itself and takes no stream from gen.
 Tensor dropout(const Tensor& x_in, float p, Generator& gen) {
   CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got {}", p);
@@ -94,6 +136,28 @@ Tensor dropout(const Tensor& x_in, float p, Generator& gen) {
   const float scale = 1.0f / (1.0f - p);
   return autograd::record("dropout", y, {x}, [mask, scale, n](const Tensor& dy, Grads& g) {
     if (g.wants(0)) kernels::dropout_backward(g.at(0).data(), mask->data(), dy.data(), n, scale);
+  });
+}
+
+// x, y: same shape -> same shape. p = 0 returns x + y and takes no stream from gen.
+Tensor dropout_add(const Tensor& x_in, const Tensor& y_in, float p, Generator& gen) {
+  CHECK(p >= 0.0f && p < 1.0f, "dropout_add: p must be in [0, 1), got {}", p);
+  CHECK(x_in.defined() && y_in.defined() && x_in.dtype() == DType::f32 && y_in.dtype() == DType::f32 &&
+            x_in.shape() == y_in.shape(),
+        "dropout_add: expected two f32 tensors of the same shape, got {} and {}", x_in.str(), y_in.str());
+  if (p == 0.0f) return add(x_in, y_in);
+  Tensor x = x_in.contiguous(), y = y_in.contiguous();
+  const uint64_t stream = gen.next_stream();
+  const int64_t n = x.numel();
+  Tensor z = Tensor::empty_like(x);
+  // y's kept/dropped bits, only when backward will need them.
+  auto mask = autograd::needs_grad({y}) ? std::make_shared<std::vector<uint8_t>>(size_t(n)) : nullptr;
+  kernels::dropout_add_forward(z.data(), mask ? mask->data() : nullptr, x.data(), y.data(), n, p, gen.seed(),
+                               stream);
+  const float scale = 1.0f / (1.0f - p);
+  return autograd::record("dropout_add", z, {x, y}, [mask, scale, n](const Tensor& dz, Grads& g) {
+    kernels::dropout_add_backward(g.wants(0) ? g.at(0).data() : nullptr, g.wants(1) ? g.at(1).data() : nullptr,
+                                  mask ? mask->data() : nullptr, dz.data(), n, scale);
   });
 }
 

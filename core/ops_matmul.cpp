@@ -1,4 +1,4 @@
-// matmul and linear: every product, forward and backward, is one call to gemm()
+// matmul, linear and linear_relu: every product, forward and backward, is one call to gemm()
 // (core/gemm.h). Operands are read where they lie: a transposed view becomes a trans
 // flag with its leading dimension, uniformly strided batch dims one strided batch.
 // Only a layout gemm cannot express (e.g. a permuted batch) is copied first.
@@ -9,6 +9,7 @@
 #include "core/bf16_weights.h"
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
+#include "core/kernels_linear.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -116,26 +117,10 @@ void matmul_backward(float* da, float* db, const float* dy, const Operand& a, co
   }
 }
 
-// y: (R,N) = every row set to bias: (N)
-void linear_bias_forward(float* y, const float* bias, int64_t R, int64_t N) {
-#pragma omp parallel for if (R * N > (1 << 16))
-  for (int64_t r = 0; r < R; ++r) std::copy(bias, bias + N, y + r * N);
-}
-
-// dbias: (N) += dy: (R,N) summed over rows. Blocks of columns go to the threads; each
-// column adds its rows in row order, so the sum is the same on any thread count.
-void linear_bias_backward(float* dbias, const float* dy, int64_t R, int64_t N) {
-  constexpr int64_t kColumns = 64;
-  const int64_t blocks = (N + kColumns - 1) / kColumns;
-#pragma omp parallel for schedule(static) if (R * N > (1 << 16))
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t j0 = b * kColumns, j1 = std::min(N, j0 + kColumns);
-    for (int64_t r = 0; r < R; ++r) {
-      const float* row = dy + r * N;
-#pragma omp simd
-      for (int64_t j = j0; j < j1; ++j) dbias[j] += row[j];
-    }
-  }
+// y: (R,out) after the product += bias (if defined), then relu when `relu`: one pass.
+void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool relu) {
+  if (relu) kernels::bias_relu_forward(y.data(), bias.defined() ? bias.data() : nullptr, R, out);
+  else if (bias.defined()) kernels::bias_add_forward(y.data(), bias.data(), R, out);
 }
 
 // Round a contiguous f32 tensor to bf16 (same shape).
@@ -146,26 +131,32 @@ Tensor rounded_bf16(const Tensor& x) {
   return r;
 }
 
-// linear() with gemm precision bf16; x: (...,in), w: (out,in) contiguous. x, w and dy are
-// each rounded once; backward keeps the rounded x and w.
-Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias) {
+// linear() or linear_relu() with gemm precision bf16; x: (...,in), w: (out,in) contiguous.
+// x, w and dy are each rounded once; backward keeps the rounded x and w, and rounds dy
+// (masked by relu) in the pass that sums the bias gradient.
+Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu) {
   const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
   const Tensor x16 = rounded_bf16(x), w16 = bf16_weight(w);
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
   gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
-                {.rounded = w16.data_as<bf16>()}, in, 0, has_bias ? 1.0f : 0.0f, y.data(), out, 0);
+                {.rounded = w16.data_as<bf16>()}, in, 0, 0.0f, y.data(), out, 0);
+  add_bias(y, bias, R, out, relu);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  return autograd::record("linear", y, std::move(inputs), [x16, w16, R, in, out, has_bias](const Tensor& dy_in,
-                                                                                          Grads& g) {
+  const Tensor saved_y = relu ? y : Tensor();
+  return autograd::record(relu ? "linear_relu" : "linear", y, std::move(inputs),
+                          [x16, w16, saved_y, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
     const bool dx = g.wants(0), dw = g.wants(1);
+    float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     const Tensor dy = dy_in.detach().contiguous();
+    // One pass over dy: relu's mask, the bias gradient, and dy rounded for the products.
+    Tensor dy16 = dx || dw ? Tensor::empty({R, out}, DType::bf16) : Tensor();
+    kernels::linear_output_backward(nullptr, dy16.defined() ? dy16.data_as<bf16>() : nullptr, dbias, dy.data(),
+                                    relu ? saved_y.data() : nullptr, R, out);
     if (dx || dw) {
-      const Tensor dy16 = rounded_bf16(dy);
       const Bf16Operand DY{.rounded = dy16.data_as<bf16>()};
       if (dx)  // (R,in) += dy @ w
         gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, 1.0f,
@@ -174,7 +165,6 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias) {
         gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, 1.0f,
                       g.at(1).data(), in, 0);
     }
-    if (has_bias && g.wants(2)) linear_bias_backward(g.at(2).data(), dy.data(), R, out);
   });
 }
 
@@ -189,7 +179,7 @@ Tensor linear_packed(const Tensor& x, const Operand& X, const Tensor& w, const T
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
   const bool has_bias = bias.defined();
-  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
+  if (has_bias) kernels::linear_bias_forward(y.data(), bias.data(), R, out);
   bool done;
   if (bf16) {
     Tensor x16 = Tensor::empty({R, in}, DType::bf16);
@@ -236,17 +226,21 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   });
 }
 
-Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
-  check_f32("linear", x_in, "x");
-  check_f32("linear", w_in, "weight");
-  CHECK(w_in.dim() == 2, "linear: weight must be 2-D (out, in), got {}", shape_str(w_in.shape()));
+namespace {
+
+// linear(), then relu when `relu`: y = x @ w^T, then bias (and relu) added in one pass;
+// backward takes relu's mask from y and sums the bias gradient in the same pass.
+Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, bool relu) {
+  check_f32(op, x_in, "x");
+  check_f32(op, w_in, "weight");
+  CHECK(w_in.dim() == 2, "{}: weight must be 2-D (out, in), got {}", op, shape_str(w_in.shape()));
   CHECK(x_in.dim() >= 1 && x_in.size(-1) == w_in.size(1),
-        "linear: x {} does not match weight {} (x's last dim must be in = {})", shape_str(x_in.shape()),
+        "{}: x {} does not match weight {} (x's last dim must be in = {})", op, shape_str(x_in.shape()),
         shape_str(w_in.shape()), w_in.size(1));
   const bool has_bias = bias_in.defined();
   if (has_bias) {
-    check_f32("linear", bias_in, "bias");
-    CHECK(bias_in.dim() == 1 && bias_in.size(0) == w_in.size(0), "linear: bias {} does not match weight {}",
+    check_f32(op, bias_in, "bias");
+    CHECK(bias_in.dim() == 1 && bias_in.size(0) == w_in.size(0), "{}: bias {} does not match weight {}", op,
           shape_str(bias_in.shape()), shape_str(w_in.shape()));
   }
   const Tensor x = as_rows(x_in) ? x_in : contiguous(x_in);
@@ -258,29 +252,47 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
   const bool bf16 = gemm_precision() == GemmPrecision::bf16;
   if (!autograd::needs_grad({x, w, bias}) && !X.trans && w.is_contiguous()) {
     Tensor y = linear_packed(x, X, w, bias, bf16);  // decoding under a Bf16WeightCache
-    if (y.defined()) return autograd::record("linear", y, {x, w, bias}, {});
+    if (y.defined()) {
+      if (relu) kernels::bias_relu_forward(y.data(), nullptr, R, out);
+      return autograd::record(op, y, {x, w, bias}, {});
+    }
   }
-  if (bf16 && x.is_contiguous() && w.is_contiguous()) return linear_bf16(x, w, bias);
+  if (bf16 && x.is_contiguous() && w.is_contiguous()) return linear_bf16(x, w, bias, relu);
 
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  // y = x @ w^T (+ bias, put in y first and kept by beta = 1)
-  if (has_bias) linear_bias_forward(y.data(), bias.data(), R, out);
-  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, has_bias ? 1.0f : 0.0f, y.data(),
-       out, 0);
+  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, 0.0f, y.data(), out, 0);
+  add_bias(y, bias, R, out, relu);
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  return autograd::record("linear", y, std::move(inputs), [x, w, X, W, has_bias](const Tensor& dy_in, Grads& g) {
-    const Tensor dy = dy_in.detach().contiguous();
+  const Tensor saved_y = relu ? y : Tensor();
+  return autograd::record(op, y, std::move(inputs), [x, w, X, W, has_bias, relu, saved_y](const Tensor& dy_in,
+                                                                                          Grads& g) {
+    Tensor dy = dy_in.detach().contiguous();
     const int64_t R = X.rows, in = X.cols, out = W.rows;
+    float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
+    if (relu) {  // dy becomes dz = dy * [y > 0], the gradient of the product
+      Tensor dz = Tensor::empty({R, out});
+      kernels::linear_output_backward(dz.data(), nullptr, dbias, dy.data(), saved_y.data(), R, out);
+      dy = dz;
+    } else if (dbias) {
+      kernels::linear_bias_backward(dbias, dy.data(), R, out);
+    }
     if (g.wants(0))  // dx: (R,in) += dy @ w
       gemm(false, W.trans, R, in, out, 1.0f, dy.data(), out, 0, W.data, W.ld, 0, 1.0f, g.at(0).data(), in, 0);
     if (g.wants(1))  // dw: (out,in) += dy^T @ x
       gemm(true, X.trans, out, in, R, 1.0f, dy.data(), out, 0, X.data, X.ld, 0, 1.0f, g.at(1).data(), in, 0);
-    if (has_bias && g.wants(2)) linear_bias_backward(g.at(2).data(), dy.data(), R, out);
   });
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) { return linear_op("linear", x, w, bias, false); }
+
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  return linear_op("linear_relu", x, w, bias, true);
 }
 
 }  // namespace attend

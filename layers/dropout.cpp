@@ -14,4 +14,9 @@ Tensor Dropout::forward(const Tensor& x) const {
   return dropout(x, options_.p, *options_.gen);
 }
 
+Tensor Dropout::forward_add(const Tensor& x, const Tensor& y) const {
+  if (!is_training() || options_.p == 0.0f) return x + y;
+  return dropout_add(x, y, options_.p, *options_.gen);
+}
+
 }  // namespace attend

@@ -4,6 +4,7 @@
 //
 //   Dropout drop({.p = 0.1f, .gen = &gen});
 //   Tensor y = drop.forward(x);
+//   Tensor h = drop.forward_add(x, f(x));  // x + drop.forward(f(x)), fused
 #pragma once
 
 #include "core/rng.h"
@@ -20,7 +21,11 @@ class Dropout : public Module {
  public:
   explicit Dropout(const DropoutOptions& options);
   Tensor forward(const Tensor& x) const;  // any shape -> same shape
+  // x + forward(y) in one pass (the residual connection); x, y: same shape -> same shape
+  Tensor forward_add(const Tensor& x, const Tensor& y) const;
   float p() const { return options_.p; }
+  float active_p() const { return is_training() ? options_.p : 0.0f; }  // p in training, else 0
+  Generator* gen() const { return options_.gen; }
 
  private:
   DropoutOptions options_;

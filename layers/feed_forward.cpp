@@ -15,8 +15,8 @@ FeedForward::FeedForward(const FeedForwardOptions& options)
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
-  Tensor h = fc1_.forward(x);
-  h = options_.activation == Activation::relu ? relu(h) : gelu(h, GeluApprox::none);
+  const Tensor h = options_.activation == Activation::relu ? fc1_.forward_relu(x)  // fused bias + relu
+                                                           : gelu(fc1_.forward(x), GeluApprox::none);
   return fc2_.forward(h);
 }
 

@@ -20,6 +20,7 @@ class LayerNorm : public Module {
   Tensor forward(const Tensor& x) const;  // x: (..., D) -> (..., D)
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
+  float eps() const { return options_.eps; }
 
  private:
   LayerNormOptions options_;

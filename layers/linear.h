@@ -3,6 +3,7 @@
 //
 //   Linear proj({.in = 512, .out = 512, .gen = &gen});
 //   Tensor y = proj.forward(x);            // x: (..., in) -> (..., out)
+//   Tensor h = proj.forward_relu(x);       // relu(proj.forward(x)), fused
 //   Linear out({.in = D, .out = V, .bias = false}, embedding.weight());  // tied weight
 #pragma once
 
@@ -25,6 +26,7 @@ class Linear : public Module {
   Linear(const LinearOptions& options, const Tensor& shared_weight);
 
   Tensor forward(const Tensor& x) const;  // x: (..., in) -> (..., out)
+  Tensor forward_relu(const Tensor& x) const;  // relu(forward(x)) in one op (linear_relu)
 
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias

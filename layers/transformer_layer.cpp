@@ -12,11 +12,16 @@ FeedForwardOptions feed_forward(const TransformerLayerOptions& o) {
   return {.d_model = o.d_model, .ffn_dim = o.ffn_dim, .activation = o.activation, .gen = o.gen};
 }
 
-// One residual sublayer with the norm placed after (post) or before (pre) f.
+// One residual sublayer with the norm placed after (post) or before (pre) f: post-norm
+// norm(x + dropout(f(x))) as one fused op, pre-norm x + dropout(f(norm(x))) with the
+// dropout and the add fused.
 template <typename F>
 Tensor residual(NormPlacement placement, const LayerNorm& norm, const Dropout& dropout, const Tensor& x, F&& f) {
-  if (placement == NormPlacement::post) return norm.forward(x + dropout.forward(f(x)));
-  return x + dropout.forward(f(norm.forward(x)));
+  if (placement == NormPlacement::post) {
+    const Tensor y = f(x);  // before add_layer_norm takes its dropout stream
+    return add_layer_norm(x, y, norm.weight(), norm.bias(), norm.eps(), dropout.active_p(), dropout.gen());
+  }
+  return dropout.forward_add(x, f(norm.forward(x)));
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
-// matmul and linear: forward values, gradients, no copies of transposed views, errors.
+// matmul, linear and linear_relu: forward values, gradients, no copies of transposed views, errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "common/gradcheck.h"
 #include "core/allocator.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -97,6 +99,14 @@ TEST_P(MatmulTest, LinearKeepsLeadingDims) {
   Tensor y = linear(x, w, Tensor::from_vector({0, 1, 0}, {3}));
   EXPECT_EQ(y.shape(), (Shape{2, 2, 3}));
   EXPECT_EQ(y.to_vector(), (std::vector<float>{3, 1, 0, 7, 1, 2, 11, 1, 4, 15, 1, 6}));
+}
+
+TEST_P(MatmulTest, LinearReluZeroesNegativeOutputs) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor w = Tensor::from_vector({1, 0, 0, 0, 1, -1}, {2, 3});
+  Tensor bias = Tensor::from_vector({-2, 0.5f}, {2});
+  EXPECT_EQ(linear_relu(x, w, bias).to_vector(), (std::vector<float>{0, 0, 2, 0}));  // before relu: -1 -.5 2 -.5
+  EXPECT_EQ(linear_relu(x, w).to_vector(), (std::vector<float>{1, 0, 4, 0}));
 }
 
 // --- no copies --------------------------------------------------------------------
@@ -202,6 +212,21 @@ TEST_P(MatmulTest, GradientLinearTransposedViews) {
                         {random_tensor({4, 3}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2), random_tensor({5}, -1, 1, 3)}));
 }
 
+// Pre-activations stay more than 0.02 from relu's kink: a step of eps = 1e-2 in one input
+// (all in [-1, 1)) moves them by at most 0.01, so no difference crosses it.
+TEST_P(MatmulTest, GradientLinearRelu) {
+  const std::vector<Tensor> in{random_tensor({3, 4}, -1, 1, 1), random_tensor({6, 4}, -1, 1, 4),
+                               random_tensor({6}, -1, 1, 3)};
+  for (float z : linear(in[0], in[1], in[2]).to_vector()) ASSERT_GT(std::fabs(z), 0.02f);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear_relu(in[0], in[1], in[2]); }, in));
+}
+
+TEST_P(MatmulTest, GradientLinearReluTransposedViewsWithoutBias) {
+  const std::vector<Tensor> in{random_tensor({4, 3}, -1, 1, 1), random_tensor({4, 5}, -1, 1, 2)};
+  for (float z : linear(in[0].transpose(0, 1), in[1].transpose(0, 1)).to_vector()) ASSERT_GT(std::fabs(z), 0.02f);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return linear_relu(in[0].transpose(0, 1), in[1].transpose(0, 1)); }, in));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MatmulTest, ::testing::Values(GemmBackend::onednn, GemmBackend::openblas),
                          [](const auto& info) { return std::string(gemm_backend_name(info.param)); });
 
@@ -239,9 +264,49 @@ TEST(MatmulErrors, LinearFeatureMismatchNamesBothShapes) {
       << error_of([&] { linear(x, w); });
 }
 
+TEST(MatmulErrors, LinearReluNamesItselfAndBothShapes) {
+  Tensor x = Tensor::zeros({2, 3}), w = Tensor::zeros({4, 5});
+  EXPECT_NE(error_of([&] { linear_relu(x, w); }).find("linear_relu: x [2, 3] does not match weight [4, 5]"),
+            std::string::npos)
+      << error_of([&] { linear_relu(x, w); });
+}
+
 TEST(MatmulErrors, LinearBiasMismatchNamesBothShapes) {
   Tensor x = Tensor::zeros({2, 5}), w = Tensor::zeros({4, 5}), bias = Tensor::zeros({5});
   EXPECT_NE(error_of([&] { linear(x, w, bias); }).find("linear: bias [5] does not match weight [4, 5]"),
             std::string::npos)
       << error_of([&] { linear(x, w, bias); });
+}
+
+// --- bf16 products -------------------------------------------------------------------
+
+TEST(LinearBf16, BackwardSumsDyForTheBiasAndMultipliesRoundedDy) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const int64_t R = 37, in = 3, out = 5;
+  Tensor x = random_tensor({R, in}, -1, 1, 80).set_requires_grad(), w = random_tensor({out, in}, -1, 1, 81);
+  Tensor bias = random_tensor({out}, -1, 1, 82).set_requires_grad();
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "linear_relu" : "linear");
+    x.zero_grad(), bias.zero_grad();
+    Tensor y = relu ? linear_relu(x, w, bias) : linear(x, w, bias);
+    Tensor dy = random_tensor({R, out}, -1, 1, 83);
+    y.backward(dy);
+    const std::vector<float> yv = y.to_vector(), dyv = dy.to_vector(), wv = w.to_vector();
+    const std::vector<float> dx = x.grad().to_vector(), db = bias.grad().to_vector();
+    auto rounded = [](float v) { return from_bf16(to_bf16(v)); };
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0;
+      for (int64_t r = 0; r < R; ++r) sum += relu && yv[size_t(r * out + o)] <= 0 ? 0.0f : dyv[size_t(r * out + o)];
+      EXPECT_NEAR(db[size_t(o)], sum, 1e-5) << "dbias " << o;
+    }
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t i = 0; i < in; ++i) {
+        double sum = 0;
+        for (int64_t o = 0; o < out; ++o) {
+          const float d = relu && yv[size_t(r * out + o)] <= 0 ? 0.0f : dyv[size_t(r * out + o)];
+          sum += double(rounded(d)) * double(rounded(wv[size_t(o * in + i)]));
+        }
+        EXPECT_NEAR(dx[size_t(r * in + i)], sum, 1e-5) << "dx " << r << "," << i;
+      }
+  }
 }

@@ -1,8 +1,10 @@
-// Fused-vs-composed: softmax, log_softmax, layer_norm and cross_entropy give the same
-// values and the same gradients as the same functions built from primitive ops.
+// Fused-vs-composed: softmax, log_softmax, layer_norm, add_layer_norm, cross_entropy,
+// dropout_add and linear_relu give the same values and the same gradients as the same
+// functions built from primitive ops.
 #include <gtest/gtest.h>
 
 #include "common/gradcheck.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 using namespace attend;
@@ -114,4 +116,70 @@ TEST(FusedVsComposed, CrossEntropy) {
           [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, opt); },
           [&](const std::vector<Tensor>& in) { return composed::cross_entropy(in[0], target, opt); }, {logits});
     }
+}
+
+TEST(FusedVsComposed, DropoutAdd) {
+  Tensor x = random_tensor({3, 7, 41}, -2, 2, 37), y = random_tensor({3, 7, 41}, -2, 2, 38);
+  auto with_gen = [](auto f) {
+    return [f](const std::vector<Tensor>& in) {
+      Generator gen(5);
+      gen.set_state(5, 2);
+      return f(in, gen);
+    };
+  };
+  expect_fused_equals_composed(
+      with_gen([](const std::vector<Tensor>& in, Generator& gen) { return dropout_add(in[0], in[1], 0.25f, gen); }),
+      with_gen([](const std::vector<Tensor>& in, Generator& gen) { return in[0] + dropout(in[1], 0.25f, gen); }),
+      {x, y}, 1e-6f);  // x + y*scale may be one fused multiply-add
+}
+
+TEST(FusedVsComposed, LinearRelu) {
+  Tensor x = random_tensor({2, 9, 24}, -1, 1, 50), w = random_tensor({70, 24}, -1, 1, 51);
+  Tensor bias = random_tensor({70}, -1, 1, 52);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return linear_relu(in[0], in[1], in[2]); },
+                               [](const std::vector<Tensor>& in) { return relu(linear(in[0], in[1], in[2])); },
+                               {x, w, bias}, 1e-5f);
+}
+
+TEST(FusedVsComposed, LinearReluWithBf16Products) {
+  // Both round the masked dy to bf16 before the products; only the bias sums' order differs.
+  GemmPrecisionScope bf16(GemmPrecision::bf16);
+  Tensor x = random_tensor({40, 24}, -1, 1, 53), w = random_tensor({70, 24}, -1, 1, 54);
+  Tensor bias = random_tensor({70}, -1, 1, 55);
+  expect_fused_equals_composed([](const std::vector<Tensor>& in) { return linear_relu(in[0], in[1], in[2]); },
+                               [](const std::vector<Tensor>& in) { return relu(linear(in[0], in[1], in[2])); },
+                               {x, w, bias}, 1e-5f);
+}
+
+TEST(FusedVsComposed, AddLayerNorm) {
+  Tensor x = random_tensor({3, 5, 64}, -2, 2, 56), y = random_tensor({3, 5, 64}, -2, 2, 57);
+  Tensor gamma = random_tensor({64}, 0.5f, 1.5f, 58), beta = random_tensor({64}, -1, 1, 59);
+  for (float p : {0.0f, 0.3f}) {
+    SCOPED_TRACE(fmt::format("p {}", p));
+    auto make = [p](bool fused) {
+      return [p, fused](const std::vector<Tensor>& in) {
+        Generator gen(8);
+        gen.set_state(8, 1);
+        if (fused) return add_layer_norm(in[0], in[1], in[2], in[3], 1e-5f, p, &gen);
+        return composed::layer_norm(in[0] + (p > 0 ? dropout(in[1], p, gen) : in[1]), in[2], in[3]);
+      };
+    };
+    expect_fused_equals_composed(make(true), make(false), {x, y, gamma, beta});
+  }
+}
+
+TEST(FusedVsComposed, AddLayerNormWithoutGammaAndBeta) {
+  Tensor x = random_tensor({4, 48}, -2, 2, 73), y = random_tensor({4, 48}, -2, 2, 74);
+  expect_fused_equals_composed(
+      [](const std::vector<Tensor>& in) {
+        Generator gen(3);
+        return add_layer_norm(in[0], in[1], Tensor(), Tensor(), 1e-5f, 0.2f, &gen);
+      },
+      [](const std::vector<Tensor>& in) {
+        Generator gen(3);
+        Tensor z = in[0] + dropout(in[1], 0.2f, gen);
+        Tensor centred = z - mean(z, {-1}, /*keepdim=*/true);
+        return centred / sqrt(mean(centred * centred, {-1}, /*keepdim=*/true) + 1e-5f);
+      },
+      {x, y});
 }

@@ -35,6 +35,15 @@ TEST(Linear, ComputesXWTransposedPlusBias) {
   expect_near(y.to_vector(), {-1.5f, -3, 12.5f, 29});
 }
 
+TEST(Linear, ForwardReluIsReluOfForward) {
+  Generator gen(1);
+  Linear lin({.in = 3, .out = 2, .gen = &gen});
+  set(lin.weight(), {1, 2, 3, 4, 5, 6});
+  set(lin.bias(), {0.5f, -1});
+  Tensor y = lin.forward_relu(Tensor::from_vector({1, 0, -1, 2, 2, 2}, {2, 3}));
+  expect_near(y.to_vector(), {0, 0, 12.5f, 29});  // forward: -1.5 -3 12.5 29
+}
+
 TEST(Linear, XavierUniformWeightAndZeroBias) {
   Generator gen(1);
   Linear lin({.in = 30, .out = 20, .gen = &gen});
@@ -171,4 +180,25 @@ TEST(Dropout, TrainingZeroesAboutPAndScalesTheRest) {
 TEST(Dropout, PWithoutGeneratorIsAnError) {
   EXPECT_THROW(Dropout({.p = 0.1f}), Error);
   EXPECT_THROW(Dropout({.p = 1.0f}), Error);
+}
+
+TEST(Dropout, ForwardAddInTrainingIsXPlusForwardWithTheSameMask) {
+  Generator a(3), b(3);
+  Dropout fused({.p = 0.25f, .gen = &a}), plain({.p = 0.25f, .gen = &b});
+  Tensor y = Tensor::full({300}, 4.0f);
+  // x = 0: the sums are exact, so equal masks give equal results bit for bit
+  EXPECT_EQ(fused.forward_add(Tensor::zeros({300}), y).to_vector(), plain.forward(y).to_vector());
+  EXPECT_EQ(a.counter(), b.counter());
+}
+
+TEST(Dropout, ForwardAddInEvalModeIsThePlainSum) {
+  Generator gen(1);
+  Dropout drop({.p = 0.5f, .gen = &gen});
+  drop.eval();
+  EXPECT_EQ(drop.forward_add(Tensor::from_vector({1, 2}, {2}), Tensor::from_vector({3, 5}, {2})).to_vector(),
+            (std::vector<float>{4, 7}));
+  EXPECT_EQ(gen.counter(), 0u);
+  EXPECT_EQ(drop.active_p(), 0.0f);
+  drop.train();
+  EXPECT_EQ(drop.active_p(), 0.5f);
 }

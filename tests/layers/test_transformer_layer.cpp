@@ -190,3 +190,31 @@ TEST(EncoderLayer, ResidualDropoutOnlyInTraining) {
   EXPECT_NE(train, eval1);
   EXPECT_EQ(eval1, layer.forward(x, Tensor()).to_vector());
 }
+
+// The fused residual ops (add_layer_norm, dropout_add) draw the masks the composed
+// sublayers would: the same streams of the same generator, in the same order.
+TEST(EncoderLayer, TrainingDropoutMatchesTheComposedSublayers) {
+  for (NormPlacement norm : {NormPlacement::post, NormPlacement::pre}) {
+    SCOPED_TRACE(std::string(norm_name(norm)));
+    Generator gen(1);
+    TransformerLayerOptions o = options(norm, &gen);
+    o.dropout = 0.3f;
+    EncoderLayer layer(o);
+    randomise(layer, 300);
+    Parts p(layer, false, Activation::relu);
+    Tensor x = test::random_tensor({B, 3, D}, -1, 1, 10);
+    gen.set_state(5, 0);
+    Tensor got = layer.forward(x, Tensor());
+    Generator g(5);
+    Tensor want;
+    if (norm == NormPlacement::post) {
+      Tensor h = p.ln1.forward(x + dropout(p.self_attn.self_attention(x, Tensor(), false), 0.3f, g));
+      want = p.ln3.forward(h + dropout(p.ffn.forward(h), 0.3f, g));
+    } else {
+      Tensor h = x + dropout(p.self_attn.self_attention(p.ln1.forward(x), Tensor(), false), 0.3f, g);
+      want = h + dropout(p.ffn.forward(p.ln3.forward(h)), 0.3f, g);
+    }
+    expect_close(got, want, 1e-5f);
+    EXPECT_EQ(gen.counter(), g.counter());
+  }
+}

@@ -1,0 +1,209 @@
+// The ops of the residual connection: dropout's vectorised keep bits against the scalar
+// Philox, dropout_add (x + dropout(y)) and add_layer_norm (layer_norm(x + dropout(y))):
+// forward values, gradient checks, bad inputs, independence from the thread count.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <initializer_list>
+
+#include "common/error_of.h"
+#include "common/gradcheck.h"
+#include "core/kernels_fused.h"
+#include "core/ops.h"
+
+using namespace attend;
+using test::gradcheck;
+using test::random_tensor;
+
+namespace {
+
+void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+
+// Expects f to throw an attend::Error whose message contains every one of `parts`.
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  const std::string msg = error_of(f);
+  for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+}
+
+// Runs f once on 1 thread and once on 2, returning both results.
+template <typename F>
+std::pair<std::vector<float>, std::vector<float>> on_one_and_two_threads(F f) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  std::vector<float> one = f();
+  omp_set_num_threads(2);
+  std::vector<float> two = f();
+  omp_set_num_threads(saved);
+  return {one, two};
+}
+
+}  // namespace
+
+// --- dropout's keep bits -----------------------------------------------------------------
+
+TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
+  // The kernel draws blocks of 1024 in a vectorised loop; every size and tail must give
+  // the bits of the scalar philox4x32 (core/rng.h) of each element index.
+  for (int64_t n : {1, 15, 17, 1023, 1025, 2049, 40001})
+    for (uint64_t seed : {uint64_t(3), uint64_t(0x123456789abcdefull)})
+      for (uint64_t stream : {uint64_t(0), uint64_t(0xfedcba9876ull)}) {
+        std::vector<uint8_t> mask(static_cast<size_t>(n));
+        kernels::dropout_keep_mask(mask.data(), n, 0.3f, seed, stream);
+        for (int64_t i = 0; i < n; ++i) {
+          uint32_t r[4];
+          philox4x32(seed, stream, uint64_t(i), r);
+          const bool keep = float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.3f;
+          ASSERT_EQ(mask[size_t(i)], keep ? 1 : 0) << "n " << n << " seed " << seed << " stream " << stream << " i " << i;
+        }
+      }
+}
+
+TEST(Dropout, KeepBitsOfARangeEqualScalarPhiloxForOddOffsets) {
+  // add_layer_norm draws row by row: ranges starting anywhere, of any length.
+  for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(333), int64_t(12345), (int64_t(1) << 32) - 5})
+    for (int64_t len : {1, 7, 16, 31, 512, 515}) {
+      std::vector<uint8_t> keep(static_cast<size_t>(len));
+      kernels::dropout_keep(keep.data(), i0, len, 0.1f, 17, 3);
+      for (int64_t j = 0; j < len; ++j) {
+        uint32_t r[4];
+        philox4x32(17, 3, uint64_t(i0 + j), r);
+        ASSERT_EQ(keep[size_t(j)], float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.1f ? 1 : 0)
+            << "i0 " << i0 << " len " << len << " j " << j;
+      }
+    }
+}
+
+TEST(Dropout, UniformInAVectorLoopEqualsScalarPhiloxAcrossTheHighIndexWord) {
+  const uint64_t i0 = (uint64_t(1) << 32) - 7;  // counters whose upper 32 bits change mid-loop
+  float u[19];
+#pragma omp simd
+  for (int j = 0; j < 19; ++j) u[j] = uniform(11, 5, i0 + uint64_t(j));
+  for (int j = 0; j < 19; ++j) {
+    uint32_t r[4];
+    philox4x32(11, 5, i0 + uint64_t(j), r);
+    EXPECT_EQ(u[j], float(r[0] >> 8) * (1.0f / 16777216.0f)) << "index " << i0 + uint64_t(j);
+  }
+}
+
+// --- dropout_add -------------------------------------------------------------------------
+
+TEST(DropoutAdd, DrawsTheMaskDropoutDraws) {
+  // With x = 0 the result is dropout(y) bit for bit (x + y*scale may be one fused
+  // multiply-add, so other x can differ from the composed sum in the last bit).
+  Tensor y = random_tensor({7, 333}, -2, 2, 41);
+  Generator a(13), b(13);
+  a.set_state(13, 4), b.set_state(13, 4);
+  EXPECT_EQ(dropout_add(Tensor::zeros({7, 333}), y, 0.3f, a).to_vector(), dropout(y, 0.3f, b).to_vector());
+  EXPECT_EQ(a.counter(), b.counter());  // one stream, as dropout takes
+}
+
+TEST(DropoutAdd, AddsTheKeptScaledElements) {
+  Generator gen(2);
+  gen.set_state(2, 0);
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {6}), y = Tensor::full({6}, 10.0f);
+  std::vector<float> z = dropout_add(x, y, 0.5f, gen).to_vector();
+  for (size_t i = 0; i < z.size(); ++i)
+    EXPECT_EQ(z[i], uniform(2, 0, i) >= 0.5f ? float(i + 1) + 20.0f : float(i + 1)) << "element " << i;
+}
+
+TEST(DropoutAdd, ZeroProbabilityIsAddAndTakesNoStream) {
+  Generator gen(1);
+  Tensor x = Tensor::from_vector({1, 2}, {2}), y = Tensor::from_vector({10, 20}, {2});
+  EXPECT_EQ(dropout_add(x, y, 0.0f, gen).to_vector(), (std::vector<float>{11, 22}));
+  EXPECT_EQ(gen.counter(), 0u);
+}
+
+TEST(DropoutAdd, BadInputsAreRejected) {
+  Generator gen(1);
+  Tensor x = Tensor::ones({4}), y = Tensor::ones({2, 2});
+  expect_error([&] { dropout_add(x, y, 0.1f, gen); }, {"dropout_add", "same shape", "[4]", "[2, 2]"});
+  expect_error([&] { dropout_add(x, x, 1.0f, gen); }, {"dropout_add", "[0, 1)", "got 1"});
+}
+
+TEST(DropoutAdd, GradientWithAFixedGeneratorState) {
+  Tensor x = random_tensor({4, 5}, -2, 2, 42), y = random_tensor({4, 5}, -2, 2, 43);
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Generator gen(21);
+        gen.set_state(21, 3);
+        return dropout_add(in[0], in[1], 0.4f, gen);
+      },
+      {x, y}));
+}
+
+TEST(DropoutAdd, MaskDoesNotDependOnThreadCount) {
+  Tensor x = random_tensor({1 << 17}, -1, 1, 44), y = Tensor::ones({1 << 17});
+  auto [one, two] = on_one_and_two_threads([&] {
+    Generator gen(5);
+    return dropout_add(x, y, 0.1f, gen).to_vector();
+  });
+  EXPECT_EQ(one, two);
+}
+
+// --- add_layer_norm ------------------------------------------------------------------------
+
+TEST(AddLayerNorm, NormalisesTheSumWithoutDropout) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3}), y = Tensor::from_vector({0, 0, 0, 2, 4, 6}, {2, 3});
+  const float s = 1.0f / std::sqrt(2.0f / 3.0f + 1e-5f), t = 1.0f / std::sqrt(8.0f / 3.0f + 1e-5f);
+  expect_near(add_layer_norm(x, y, Tensor(), Tensor()).to_vector(), {-s, 0, s, -2 * t, 0, 2 * t});
+}
+
+TEST(AddLayerNorm, ZeroProbabilityTakesNoStream) {
+  Generator gen(1);
+  Tensor x = random_tensor({2, 8}, -1, 1, 60);
+  add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 0.0f, &gen);
+  EXPECT_EQ(gen.counter(), 0u);
+}
+
+TEST(AddLayerNorm, BadInputsAreRejected) {
+  Generator gen(1);
+  Tensor x = Tensor::ones({2, 4});
+  expect_error([&] { add_layer_norm(x, Tensor::ones({4, 2}), Tensor(), Tensor()); },
+               {"add_layer_norm", "same shape", "[2, 4]", "[4, 2]"});
+  expect_error([&] { add_layer_norm(x, x, Tensor::ones({3}), Tensor()); }, {"add_layer_norm", "[4]", "f32[3]"});
+  expect_error([&] { add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 0.1f, nullptr); },
+               {"add_layer_norm", "dropout 0.1 needs a generator"});
+  expect_error([&] { add_layer_norm(x, x, Tensor(), Tensor(), 1e-5f, 1.0f, &gen); }, {"add_layer_norm", "got 1"});
+}
+
+TEST(AddLayerNorm, Gradient) {
+  Tensor x = random_tensor({3, 6}, -2, 2, 61), y = random_tensor({3, 6}, -2, 2, 62);
+  Tensor gamma = random_tensor({6}, 0.5f, 1.5f, 63), beta = random_tensor({6}, -1, 1, 64);
+  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return add_layer_norm(in[0], in[1], in[2], in[3]); },
+                        {x, y, gamma, beta}));
+}
+
+TEST(AddLayerNorm, GradientWithDropoutAndAFixedGeneratorState) {
+  Tensor x = random_tensor({3, 6}, -2, 2, 65), y = random_tensor({3, 6}, -2, 2, 66);
+  Tensor gamma = random_tensor({6}, 0.5f, 1.5f, 67), beta = random_tensor({6}, -1, 1, 68);
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Generator gen(4);
+        gen.set_state(4, 9);
+        return add_layer_norm(in[0], in[1], in[2], in[3], 1e-5f, 0.3f, &gen);
+      },
+      {x, y, gamma, beta}));
+}
+
+TEST(AddLayerNorm, DoesNotDependOnThreadCount) {
+  Tensor x = random_tensor({300, 128}, -1, 1, 69), y = random_tensor({300, 128}, -1, 1, 70);
+  Tensor gamma = random_tensor({128}, 0.5f, 1.5f, 71);
+  auto [one, two] = on_one_and_two_threads([&] {
+    Tensor xl = x.clone().detach().set_requires_grad(), yl = y.clone().detach().set_requires_grad();
+    Tensor gl = gamma.clone().detach().set_requires_grad();
+    Generator gen(5);
+    Tensor out = add_layer_norm(xl, yl, gl, Tensor(), 1e-5f, 0.1f, &gen);
+    out.backward(random_tensor(out.shape(), -1, 1, 72));
+    std::vector<float> all = out.to_vector();
+    for (const Tensor& t : {xl, yl, gl}) {
+      std::vector<float> g = t.grad().to_vector();
+      all.insert(all.end(), g.begin(), g.end());
+    }
+    return all;
+  });
+  EXPECT_EQ(one, two);
+}
