@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -12,16 +13,22 @@
 namespace attend {
 namespace {
 
-constexpr size_t kMiB = size_t(1) << 20;
-constexpr size_t kSmallSegment = 2 * kMiB;   // segment of the small pool
-constexpr size_t kLargeSegment = 20 * kMiB;  // shared segment for large requests below half of it
-constexpr size_t kSegmentRound = 2 * kMiB;   // larger requests: a segment of their own, rounded up to this
+constexpr size_t kPage = 4096;
+constexpr size_t kOwnSegmentRound = size_t(2) << 20;  // requests above the segment size: rounded up to this
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+struct Segment {
+  char* base;
+  size_t size;
+  size_t high_water = 0;  // bytes from base ever handed out (the system backs at most these)
+};
 
 // A run of bytes inside a segment; the blocks of one segment form a list in address order.
 struct Block {
   char* ptr;
   size_t size;
-  bool small;          // which pool
+  Segment* segment;
   bool free = true;
   Block* prev = nullptr;  // neighbours in the segment (null at its ends)
   Block* next = nullptr;
@@ -32,128 +39,143 @@ struct BySizeThenAddress {
     return a->size != b->size ? a->size < b->size : a->ptr < b->ptr;
   }
 };
-using FreeBlocks = std::set<Block*, BySizeThenAddress>;
-
-size_t segment_size(size_t size) {
-  if (size <= CachingAllocator::kSmallSize) return kSmallSegment;
-  if (size < kLargeSegment / 2) return kLargeSegment;
-  return (size + kSegmentRound - 1) / kSegmentRound * kSegmentRound;
-}
-
-void* map_segment(size_t size) {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
-}
 
 }  // namespace
 
 struct CachingAllocator::State {
+  size_t segment_bytes;
   std::mutex mutex;
-  FreeBlocks small_free, large_free;
+  std::set<Block*, BySizeThenAddress> free;
   std::unordered_map<void*, Block*> live;
-  AllocatorStats stats;
+  std::vector<Segment*> segments;
+  std::vector<Block*> heads;  // first block of each segment, parallel to segments
+  AllocatorStats stats;       // bytes_cached is derived in stats()
+  int64_t high_water = 0;     // sum over segments
 
-  FreeBlocks& pool(bool small) { return small ? small_free : large_free; }
-  void release_free_segments();
+  Block* map_segment(size_t size);
+  void return_free_memory();
+  void absorb_next(Block* b);
 };
 
-// Unmaps every free block that is a whole segment. Caller holds the mutex.
-void CachingAllocator::State::release_free_segments() {
-  for (FreeBlocks* pool : {&small_free, &large_free}) {
-    for (auto it = pool->begin(); it != pool->end();) {
-      Block* b = *it;
-      if (b->prev || b->next) {
-        ++it;
-        continue;
-      }
-      it = pool->erase(it);
-      munmap(b->ptr, b->size);
-      stats.bytes_reserved -= int64_t(b->size);
-      stats.bytes_cached -= int64_t(b->size);
+// A new segment of `size` bytes as one free block (not yet in `free`); null when refused.
+Block* CachingAllocator::State::map_segment(size_t size) {
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto* seg = new Segment{static_cast<char*>(p), size};
+  auto* b = new Block{seg->base, size, seg};
+  segments.push_back(seg);
+  heads.push_back(b);
+  stats.bytes_reserved += int64_t(size);
+  stats.segments++;
+  return b;
+}
+
+// Unmaps wholly free segments and gives the pages of each remaining segment's free tail
+// back to the system (lowering its high-water mark). Caller holds the mutex.
+void CachingAllocator::State::return_free_memory() {
+  for (size_t i = 0; i < segments.size();) {
+    Segment* seg = segments[i];
+    Block* head = heads[i];
+    if (head->free && !head->next) {
+      free.erase(head);
+      munmap(seg->base, seg->size);
+      stats.bytes_reserved -= int64_t(seg->size);
       stats.segments--;
-      delete b;
+      high_water -= int64_t(seg->high_water);
+      delete head;
+      delete seg;
+      segments.erase(segments.begin() + std::ptrdiff_t(i));
+      heads.erase(heads.begin() + std::ptrdiff_t(i));
+      continue;
     }
+    Block* tail = head;
+    while (tail->next) tail = tail->next;
+    const size_t offset = size_t(tail->ptr - seg->base);
+    if (tail->free && offset < seg->high_water) {
+      const size_t page = round_up(offset, kPage);
+      if (page < seg->high_water) madvise(seg->base + page, seg->high_water - page, MADV_DONTNEED);
+      high_water -= int64_t(seg->high_water - offset);
+      seg->high_water = offset;
+    }
+    ++i;
   }
 }
 
-namespace {
-
-// Merges b's free next neighbour into b, erasing that from the pool.
-void absorb_next(FreeBlocks& pool, Block* b) {
+// Merges b's free next neighbour into b, erasing that from `free`.
+void CachingAllocator::State::absorb_next(Block* b) {
   Block* n = b->next;
-  pool.erase(n);
+  free.erase(n);
   b->size += n->size;
   b->next = n->next;
   if (n->next) n->next->prev = b;
   delete n;
 }
 
-}  // namespace
-
-CachingAllocator::CachingAllocator() : state_(new State) {}
+CachingAllocator::CachingAllocator(size_t segment_bytes) : state_(new State) {
+  CHECK(segment_bytes > 0, "CachingAllocator: segment size must be positive");
+  state_->segment_bytes = round_up(segment_bytes, kPage);
+}
 
 CachingAllocator::~CachingAllocator() {
-  // Every segment begins with a block that has no prev: live or free, unmap from there.
-  std::vector<Block*> blocks;
-  for (auto& [ptr, b] : state_->live) blocks.push_back(b);
-  for (FreeBlocks* pool : {&state_->small_free, &state_->large_free}) blocks.insert(blocks.end(), pool->begin(), pool->end());
-  for (Block* b : blocks) {
-    if (!b->prev) {
-      size_t seg = 0;
-      for (Block* x = b; x; x = x->next) seg += x->size;
-      munmap(b->ptr, seg);
+  for (size_t i = 0; i < state_->segments.size(); ++i) {
+    for (Block* b = state_->heads[i]; b;) {
+      Block* next = b->next;
+      delete b;
+      b = next;
     }
+    munmap(state_->segments[i]->base, state_->segments[i]->size);
+    delete state_->segments[i];
   }
-  for (Block* b : blocks) delete b;
   delete state_;
 }
 
 size_t CachingAllocator::round_size(size_t bytes) {
   if (bytes == 0) bytes = 1;
-  return (bytes + kAlignment - 1) & ~(kAlignment - 1);
+  return round_up(bytes, kAlignment);
 }
 
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_size(bytes);
-  const bool small = size <= kSmallSize;
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
   s.stats.allocations++;
-  FreeBlocks& pool = s.pool(small);
-  Block key{nullptr, size, small};
+  Block key{nullptr, size, nullptr};
   Block* b = nullptr;
-  if (auto it = pool.lower_bound(&key); it != pool.end()) {  // best fit: smallest size, then lowest address
+  if (auto it = s.free.lower_bound(&key); it != s.free.end()) {  // best fit: smallest size, then lowest address
     b = *it;
-    pool.erase(it);
-    s.stats.cache_hits++;
+    s.free.erase(it);
   } else {
-    const size_t seg = segment_size(size);
-    void* p = map_segment(seg);
-    if (!p) {
-      s.release_free_segments();
-      p = map_segment(seg);
+    const size_t own = round_up(size, kOwnSegmentRound);
+    b = s.map_segment(std::max(s.segment_bytes, own));
+    if (!b) {
+      s.return_free_memory();
+      b = s.map_segment(std::max(s.segment_bytes, own));
     }
-    CHECK(p != nullptr, "out of memory: cannot map a segment of {} bytes for a request of {} bytes "
-          "({} bytes in use, {} cached)", seg, bytes, s.stats.bytes_in_use, s.stats.bytes_cached);
-    b = new Block{static_cast<char*>(p), seg, small};
-    s.stats.bytes_reserved += int64_t(seg);
-    s.stats.bytes_cached += int64_t(seg);
-    s.stats.segments++;
+    if (!b && own < s.segment_bytes) b = s.map_segment(own);
+    CHECK(b != nullptr, "out of memory: no segment of {} bytes for a request of {} bytes ({} bytes in use)", own,
+          bytes, s.stats.bytes_in_use);
   }
   if (b->size > size) {  // split: the rest stays free
-    Block* rest = new Block{b->ptr + size, b->size - size, small};
+    auto* rest = new Block{b->ptr + size, b->size - size, b->segment};
     rest->prev = b;
     rest->next = b->next;
     if (b->next) b->next->prev = rest;
     b->next = rest;
     b->size = size;
-    pool.insert(rest);
+    s.free.insert(rest);
   }
   b->free = false;
   s.live.emplace(b->ptr, b);
+  Segment* seg = b->segment;
+  const size_t end = size_t(b->ptr - seg->base) + size;
+  if (end <= seg->high_water) {
+    s.stats.cache_hits++;
+  } else {
+    s.high_water += int64_t(end - seg->high_water);
+    seg->high_water = end;
+  }
   s.stats.bytes_in_use += int64_t(size);
-  s.stats.bytes_cached -= int64_t(size);
-  if (s.stats.bytes_in_use > s.stats.peak_bytes_in_use) s.stats.peak_bytes_in_use = s.stats.bytes_in_use;
+  s.stats.peak_bytes_in_use = std::max(s.stats.peak_bytes_in_use, s.stats.bytes_in_use);
   return b->ptr;
 }
 
@@ -169,29 +191,26 @@ void CachingAllocator::release(void* ptr, size_t bytes) {
         b->size);
   s.live.erase(it);
   s.stats.bytes_in_use -= int64_t(b->size);
-  s.stats.bytes_cached += int64_t(b->size);
-  FreeBlocks& pool = s.pool(b->small);
   b->free = true;
-  if (b->next && b->next->free) absorb_next(pool, b);
+  if (b->next && b->next->free) s.absorb_next(b);
   if (b->prev && b->prev->free) {
-    Block* p = b->prev;
-    pool.erase(p);  // its key (size) changes
-    absorb_next(pool, p);
-    b = p;
+    b = b->prev;
+    s.free.erase(b);  // its key (size) changes
+    s.absorb_next(b);
   }
-  pool.insert(b);
+  s.free.insert(b);
 }
 
 AllocatorStats CachingAllocator::stats() const {
-  State& s = *state_;
-  std::lock_guard<std::mutex> lock(s.mutex);
-  return s.stats;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  AllocatorStats out = state_->stats;
+  out.bytes_cached = state_->high_water - out.bytes_in_use;
+  return out;
 }
 
 void CachingAllocator::empty_cache() {
-  State& s = *state_;
-  std::lock_guard<std::mutex> lock(s.mutex);
-  s.release_free_segments();
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->return_free_memory();
 }
 
 // Never destroyed: tensors held by static objects may be released during exit.

@@ -3,15 +3,19 @@
 // are freed, so training, which allocates the same shapes every step, reuses it instead
 // of going back to the system. A request takes the smallest free block that fits (best
 // fit, ties to the lowest address), split so the rest stays free; a freed block merges
-// with free neighbours in its segment, so freed memory of one size serves other sizes.
-// Requests up to kSmallSize come from 2 MiB segments of their own, so that small,
-// short-lived tensors do not cut up the large blocks.
+// with free neighbours, so freed memory of one size serves other sizes.
+//
+// Segments are large (kSegmentBytes of address space, or a request's size when larger)
+// and the system backs a page only once it is written, so what a process holds is each
+// segment's high-water mark, which best fit keeps low. One pool serves all sizes:
+// replaying the allocations of a base training step, separate small-request segments
+// (PyTorch's small pool) held 75 MiB more than one pool did.
 //
 //   void* p = allocator().allocate(bytes);   ...   allocator().release(p, bytes);
 //
-// Blocks are 64-byte aligned. Thread-safe (one mutex). stats() reports hits, bytes in
-// use, cached and reserved for tests and benchmarks; empty_cache() returns every wholly
-// free segment to the system (as allocate() does by itself when the system refuses one).
+// Blocks are 64-byte aligned. Thread-safe (one mutex). stats() reports hits and bytes
+// for tests and benchmarks; empty_cache() returns free memory at the end of segments
+// (whole segments when free) to the system, as allocate() does when a segment is refused.
 #pragma once
 
 #include <cstddef>
@@ -21,22 +25,22 @@ namespace attend {
 
 struct AllocatorStats {
   int64_t allocations = 0;     // calls to allocate()
-  int64_t cache_hits = 0;      // served from a cached free block (no new segment)
+  int64_t cache_hits = 0;      // served from memory handed out before (below a high-water mark)
   int64_t bytes_in_use = 0;    // sum of round_size() of the live blocks
-  int64_t bytes_cached = 0;    // free bytes in the segments held (bytes_reserved - bytes_in_use)
+  int64_t bytes_cached = 0;    // free bytes below the segments' high-water marks: held, not in use
   int64_t peak_bytes_in_use = 0;
-  int64_t bytes_reserved = 0;  // segments held from the system
+  int64_t bytes_reserved = 0;  // address space of the segments (backed only where written)
   int64_t segments = 0;
 };
 
 class CachingAllocator {
  public:
   static constexpr size_t kAlignment = 64;
-  static constexpr size_t kSmallSize = size_t(1) << 20;  // up to this: the small pool
+  static constexpr size_t kSegmentBytes = size_t(4) << 30;  // address space per segment
 
-  // The process uses allocator(); tests may make their own. Destroying one unmaps all
-  // its segments, live blocks included.
-  CachingAllocator();
+  // The process uses allocator(); tests may make their own, with smaller segments.
+  // Destroying one unmaps all its segments, live blocks included.
+  explicit CachingAllocator(size_t segment_bytes = kSegmentBytes);
   ~CachingAllocator();
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;

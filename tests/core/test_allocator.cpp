@@ -1,5 +1,5 @@
 // The caching allocator (best fit, split, coalesce), each test on an allocator of its
-// own so that the process allocator's state does not matter.
+// own, with 16 MiB segments, so that the process allocator's state does not matter.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,9 +17,7 @@ using namespace attend;
 namespace {
 
 constexpr size_t kMiB = size_t(1) << 20;
-
-// Large requests below 10 MiB share 20 MiB segments; larger ones get their own.
-constexpr size_t kSharedSegment = 20 * kMiB;
+constexpr size_t kSegment = 16 * kMiB;  // the tests' allocators map segments of this size
 
 char* allocate(CachingAllocator& a, size_t bytes) { return static_cast<char*>(a.allocate(bytes)); }
 
@@ -34,7 +32,7 @@ TEST(CachingAllocator, RoundSizeIsTheRequestRoundedUpToTheAlignment) {
 }
 
 TEST(CachingAllocator, ReusesAReleasedBlock) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   char* p = allocate(a, 1000);
   a.release(p, 1000);
   char* q = allocate(a, 1000);
@@ -45,9 +43,8 @@ TEST(CachingAllocator, ReusesAReleasedBlock) {
 }
 
 TEST(CachingAllocator, SplitsAFreedBlockForTwoSmallerRequests) {
-  CachingAllocator a;
-  char* big = allocate(a, 12 * kMiB);  // a segment of its own, exactly 12 MiB
-  EXPECT_EQ(a.stats().bytes_reserved, int64_t(12 * kMiB));
+  CachingAllocator a(kSegment);
+  char* big = allocate(a, 12 * kMiB);
   a.release(big, 12 * kMiB);
   char* first = allocate(a, 6 * kMiB);
   char* second = allocate(a, 6 * kMiB);
@@ -59,89 +56,97 @@ TEST(CachingAllocator, SplitsAFreedBlockForTwoSmallerRequests) {
 }
 
 TEST(CachingAllocator, MergesAdjacentFreedBlocksForOneRequestOfTheirSize) {
-  CachingAllocator a;
-  char* x = allocate(a, 6 * kMiB);  // x, y, z fill one shared segment
+  CachingAllocator a(kSegment);
+  char* x = allocate(a, 6 * kMiB);  // x, y, z fill one segment
   char* y = allocate(a, 6 * kMiB);
-  char* z = allocate(a, 8 * kMiB);
+  char* z = allocate(a, 4 * kMiB);
   ASSERT_EQ(y, x + 6 * kMiB);
   ASSERT_EQ(z, y + 6 * kMiB);
-  EXPECT_EQ(a.stats().segments, 1);
   a.release(y, 6 * kMiB);
   a.release(x, 6 * kMiB);  // merges with its free next neighbour
   char* xy = allocate(a, 12 * kMiB);
   EXPECT_EQ(xy, x);
+  a.release(z, 4 * kMiB);
+  a.release(xy, 12 * kMiB);  // the whole segment again
+  EXPECT_EQ(allocate(a, kSegment), x);
   EXPECT_EQ(a.stats().segments, 1);
-  a.release(z, 8 * kMiB);
-  a.release(xy, 12 * kMiB);  // merges with its free next neighbour: the whole segment
-  char* all = allocate(a, kSharedSegment);
-  EXPECT_EQ(all, x);
-  EXPECT_EQ(a.stats().segments, 1);
+  EXPECT_EQ(a.stats().cache_hits, 2);
 }
 
 TEST(CachingAllocator, MergesWithBothNeighbours) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   char* x = allocate(a, 4 * kMiB);
   char* y = allocate(a, 4 * kMiB);
   char* z = allocate(a, 4 * kMiB);
   a.release(x, 4 * kMiB);
   a.release(z, 4 * kMiB);  // merges with the segment's free tail
   a.release(y, 4 * kMiB);  // joins both
-  a.empty_cache();         // the segment is wholly free again, so it goes
-  EXPECT_EQ(a.stats().segments, 0);
-  EXPECT_EQ(a.stats().bytes_reserved, 0);
+  EXPECT_EQ(allocate(a, kSegment), x);
 }
 
 TEST(CachingAllocator, TakesTheSmallestFreeBlockThatFits) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   char* four = allocate(a, 4 * kMiB);
   char* keep1 = allocate(a, 2 * kMiB);
   char* three = allocate(a, 3 * kMiB);
-  char* keep2 = allocate(a, 2 * kMiB);
+  char* keep2 = allocate(a, 2 * kMiB);  // the free tail has 5 MiB
   a.release(four, 4 * kMiB);
   a.release(three, 3 * kMiB);
   EXPECT_EQ(allocate(a, 3 * kMiB), three);
   EXPECT_EQ(allocate(a, 3 * kMiB), four);
+  EXPECT_EQ(allocate(a, 3 * kMiB), keep2 + 2 * kMiB);
   (void)keep1;
-  (void)keep2;
 }
 
-TEST(CachingAllocator, SmallRequestsDoNotCutUpLargeBlocks) {
-  CachingAllocator a;
-  char* big = allocate(a, 12 * kMiB);
-  a.release(big, 12 * kMiB);
-  char* small = allocate(a, 4096);
-  EXPECT_TRUE(small < big || small >= big + 12 * kMiB);
-  EXPECT_EQ(a.stats().segments, 2);  // the large one stays whole
-  EXPECT_EQ(allocate(a, 12 * kMiB), big);
+TEST(CachingAllocator, MapsAnotherSegmentWhenNoFreeBlockFits) {
+  CachingAllocator a(kSegment);
+  char* x = allocate(a, 10 * kMiB);
+  char* y = allocate(a, 10 * kMiB);
+  EXPECT_TRUE(y < x || y >= x + kSegment);
+  EXPECT_EQ(a.stats().segments, 2);
+  EXPECT_EQ(a.stats().bytes_reserved, int64_t(2 * kSegment));
 }
 
-TEST(CachingAllocator, StatsAddUp) {
-  CachingAllocator a;
-  const std::vector<size_t> sizes = {1, 100, 5000, 300000, 2 * kMiB + 1, 29 * kMiB + 1};
+TEST(CachingAllocator, ARequestLargerThanASegmentGetsOneOfItsOwn) {
+  CachingAllocator a(kSegment);
+  (void)allocate(a, 40 * kMiB + 1);
+  EXPECT_EQ(a.stats().segments, 1);
+  EXPECT_EQ(a.stats().bytes_reserved, int64_t(42 * kMiB));  // rounded up to 2 MiB
+}
+
+TEST(CachingAllocator, StatsCountBytesInUseAndHeldBelowTheHighWaterMark) {
+  CachingAllocator a(kSegment);
+  const std::vector<size_t> sizes = {1, 100, 5000, 300000, 2 * kMiB + 1};
   std::vector<char*> ptrs;
-  int64_t expected = 0;
+  int64_t total = 0;
   for (size_t n : sizes) {
     ptrs.push_back(allocate(a, n));
-    expected += int64_t(CachingAllocator::round_size(n));
+    total += int64_t(CachingAllocator::round_size(n));
   }
   AllocatorStats s = a.stats();
-  EXPECT_EQ(s.bytes_in_use, expected);
-  EXPECT_EQ(s.peak_bytes_in_use, expected);
-  EXPECT_EQ(s.bytes_in_use + s.bytes_cached, s.bytes_reserved);
-  // 2 MiB small segment, 20 MiB shared segment, 30 MiB own segment (rounded up to 2 MiB)
-  EXPECT_EQ(s.segments, 3);
-  EXPECT_EQ(s.bytes_reserved, int64_t((2 + 20 + 30) * kMiB));
-  for (size_t i = 0; i < sizes.size(); ++i) a.release(ptrs[i], sizes[i]);
+  EXPECT_EQ(s.bytes_in_use, total);
+  EXPECT_EQ(s.peak_bytes_in_use, total);
+  EXPECT_EQ(s.bytes_cached, 0);  // handed out back to back from a new segment
+  EXPECT_EQ(s.cache_hits, 0);
+  a.release(ptrs[2], sizes[2]);
+  s = a.stats();
+  EXPECT_EQ(s.bytes_in_use, total - 5056);
+  EXPECT_EQ(s.bytes_cached, 5056);
+  for (size_t i : {0, 1, 3, 4}) a.release(ptrs[i], sizes[i]);
   s = a.stats();
   EXPECT_EQ(s.bytes_in_use, 0);
-  EXPECT_EQ(s.peak_bytes_in_use, expected);
-  EXPECT_EQ(s.bytes_cached, s.bytes_reserved);
-  EXPECT_EQ(s.allocations, int64_t(sizes.size()));
-  EXPECT_EQ(s.cache_hits, 3);  // 100, 5000 and 300000 from the first small segment
+  EXPECT_EQ(s.bytes_cached, total);
+  EXPECT_EQ(s.peak_bytes_in_use, total);
+  EXPECT_EQ(s.bytes_reserved, int64_t(kSegment));
+  (void)allocate(a, 1000);  // below the high-water mark: a hit
+  (void)allocate(a, kSegment - 1000);  // beyond it: not
+  s = a.stats();
+  EXPECT_EQ(s.allocations, int64_t(sizes.size()) + 2);
+  EXPECT_EQ(s.cache_hits, 1);
 }
 
 TEST(CachingAllocator, BlocksAre64ByteAligned) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   for (size_t n : {1ul, 3ul, 65ul, 1000ul, 4097ul, 100001ul, 1048577ul, 3000001ul, 12345678ul}) {
     char* p = allocate(a, n);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % CachingAllocator::kAlignment, 0u) << n;
@@ -149,27 +154,37 @@ TEST(CachingAllocator, BlocksAre64ByteAligned) {
   }
 }
 
-TEST(CachingAllocator, EmptyCacheReturnsOnlyWhollyFreeSegments) {
-  CachingAllocator a;
+TEST(CachingAllocator, EmptyCacheUnmapsFreeSegmentsAndReturnsFreeTails) {
+  CachingAllocator a(kSegment);
   char* kept = allocate(a, 3 * kMiB);
-  char* freed = allocate(a, 18 * kMiB);  // more than the shared segment has left: its own
-  a.release(freed, 18 * kMiB);
+  char* tail = allocate(a, 5 * kMiB);
+  char* own = allocate(a, 30 * kMiB);  // a segment of its own
+  std::memset(tail, 1, 5 * kMiB);
+  a.release(tail, 5 * kMiB);
+  a.release(own, 30 * kMiB);
   EXPECT_EQ(a.stats().segments, 2);
+  EXPECT_EQ(a.stats().bytes_cached, int64_t(35 * kMiB));
   a.empty_cache();
   AllocatorStats s = a.stats();
   EXPECT_EQ(s.segments, 1);
-  EXPECT_EQ(s.bytes_reserved, int64_t(kSharedSegment));
+  EXPECT_EQ(s.bytes_reserved, int64_t(kSegment));
   EXPECT_EQ(s.bytes_in_use, int64_t(3 * kMiB));
-  EXPECT_EQ(s.bytes_cached, int64_t(kSharedSegment - 3 * kMiB));
+  EXPECT_EQ(s.bytes_cached, 0);
   std::memset(kept, 7, 3 * kMiB);  // still mapped
+  char* again = allocate(a, 5 * kMiB);
+  EXPECT_EQ(again, tail);
+  EXPECT_EQ(again[0], 0);  // the tail's pages went back to the system: fresh zero pages
+  EXPECT_EQ(a.stats().cache_hits, s.cache_hits);  // memory handed out anew, not a hit
+  a.release(again, 5 * kMiB);
   a.release(kept, 3 * kMiB);
   a.empty_cache();
   EXPECT_EQ(a.stats().segments, 0);
   EXPECT_EQ(a.stats().bytes_reserved, 0);
+  EXPECT_EQ(a.stats().bytes_cached, 0);
 }
 
 TEST(CachingAllocator, ReleaseOfAPointerItDidNotGiveOutFails) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   char* p = allocate(a, 256);
   std::string message = error_of([&] { a.release(p + 64, 192); });
   EXPECT_NE(message.find("did not give out"), std::string::npos) << message;
@@ -179,7 +194,7 @@ TEST(CachingAllocator, ReleaseOfAPointerItDidNotGiveOutFails) {
 }
 
 TEST(CachingAllocator, ReleaseWithAnotherSizeFails) {
-  CachingAllocator a;
+  CachingAllocator a(kSegment);
   char* p = allocate(a, 256);
   std::string message = error_of([&] { a.release(p, 1024); });
   EXPECT_NE(message.find("1024 bytes, but it was allocated with 256"), std::string::npos) << message;
@@ -187,7 +202,7 @@ TEST(CachingAllocator, ReleaseWithAnotherSizeFails) {
 }
 
 TEST(CachingAllocator, ManyThreadsAllocateAndReleaseConcurrently) {
-  CachingAllocator a;
+  CachingAllocator a(8 * kMiB);  // small segments: the threads need several
   constexpr int kThreads = 4, kRounds = 300;
   std::vector<int> failures(kThreads, 0);
   std::vector<std::thread> threads;
@@ -216,7 +231,7 @@ TEST(CachingAllocator, ManyThreadsAllocateAndReleaseConcurrently) {
   AllocatorStats s = a.stats();
   EXPECT_EQ(s.allocations, kThreads * kRounds);
   EXPECT_EQ(s.bytes_in_use, 0);
-  EXPECT_EQ(s.bytes_cached, s.bytes_reserved);
+  EXPECT_GT(s.segments, 1);
   a.empty_cache();  // everything merged back into whole segments
   EXPECT_EQ(a.stats().segments, 0);
 }
