@@ -54,7 +54,45 @@ Entry& entry(Cache& c, const Tensor& w) {
   return it->second;
 }
 
+// A source's storage, held weakly, also keeps the key's storage address from being
+// reused while the entry lives; a storage that is gone no longer matches.
+struct CopyEntry {
+  std::weak_ptr<Storage> source;
+  std::weak_ptr<TensorImpl> copy;
+};
+
+struct Copies {
+  std::mutex mutex;
+  std::map<Key, CopyEntry> entries;
+  size_t sweep_at = 256;
+};
+
+Copies& copies() {
+  static Copies c;
+  return c;
+}
+
 }  // namespace
+
+Tensor bf16_activation(const Tensor& x) {
+  CHECK(x.defined() && x.dtype() == DType::f32 && x.is_contiguous(), "bf16_activation: need a contiguous f32 tensor, got {}",
+        x.defined() ? x.str() : "undefined");
+  const std::shared_ptr<Storage>& storage = x.impl()->storage;
+  const Key key{storage.get(), x.offset(), x.shape()};
+  Copies& c = copies();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (auto it = c.entries.find(key); it != c.entries.end()) {
+    if (it->second.source.lock() == storage)
+      if (auto copy = it->second.copy.lock()) return Tensor(copy);
+  }
+  auto copy = std::make_shared<TensorImpl>(*rounded(x).impl());
+  c.entries[key] = CopyEntry{storage, copy};
+  if (c.entries.size() >= c.sweep_at) {  // forget copies that nobody holds any more
+    std::erase_if(c.entries, [](const auto& kv) { return kv.second.copy.expired() || kv.second.source.expired(); });
+    c.sweep_at = std::max<size_t>(256, 2 * c.entries.size());
+  }
+  return Tensor(copy);
+}
 
 Bf16WeightCache::Bf16WeightCache() {
   std::lock_guard<std::mutex> lock(cache().mutex);

@@ -13,7 +13,8 @@
 // packed once into oneDNN's preferred layout (packed_weight; bf16 or f32 by the gemm
 // precision): decoding's products of a few dozen rows then skip the weight copy oneDNN
 // makes on each call of a plain weight. The fp32 packed copy adds the weights' size in
-// memory; the bf16 one replaces the rounded copy.
+// memory; the bf16 one replaces the rounded copy. bf16_activation() does the same for
+// inputs of products in training: callers share one copy of a tensor while any holds it.
 #pragma once
 
 #include "core/tensor.h"
@@ -32,6 +33,12 @@ class Bf16WeightCache {
 // w: contiguous f32 -> bf16 of the same shape: from the cache while one lives, else
 // rounded now (round to nearest even).
 Tensor bf16_weight(const Tensor& w);
+
+// x: contiguous f32 -> its bf16 copy, shared by every caller while any holds it (keyed
+// by x's storage, offset and shape), so that products of one input (q/k/v projections,
+// cross-attention keys and values of every decoder layer, relu and fc2) keep one copy.
+// x must not be written while a copy of it lives.
+Tensor bf16_activation(const Tensor& x);
 
 namespace detail {
 struct PackedWeight;

@@ -1,0 +1,74 @@
+// bf16_activation(): one shared bf16 copy of an f32 tensor while any caller holds it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/error_of.h"
+#include "core/allocator.h"
+#include "core/bf16_weights.h"
+
+using namespace attend;
+
+namespace {
+const float kOff = 1.0f + std::ldexp(1.0f, -10);  // not a bf16: rounds to 1
+
+int64_t allocations() { return allocator().stats().allocations; }
+}  // namespace
+
+TEST(Bf16Activation, RoundsEachElementToNearestEven) {
+  Tensor x = Tensor::from_vector({kOff, -3.0f, 1.0f + 3 * std::ldexp(1.0f, -8), 0.0f}, {2, 2});
+  Tensor r = bf16_activation(x);
+  ASSERT_EQ(r.dtype(), DType::bf16);
+  ASSERT_EQ(r.shape(), x.shape());
+  const bf16* p = r.data_as<bf16>();
+  EXPECT_EQ(from_bf16(p[0]), 1.0f);
+  EXPECT_EQ(from_bf16(p[1]), -3.0f);
+  EXPECT_EQ(from_bf16(p[2]), 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_EQ(from_bf16(p[3]), 0.0f);
+}
+
+TEST(Bf16Activation, CallersShareOneCopyWhileAnyHoldsIt) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  Tensor first = bf16_activation(x);
+  const int64_t before = allocations();
+  Tensor second = bf16_activation(x);
+  EXPECT_EQ(allocations(), before);  // no new copy
+  EXPECT_EQ(second.data_as<bf16>(), first.data_as<bf16>());
+}
+
+TEST(Bf16Activation, RoundsAgainOnceNoCallerHoldsTheCopy) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  (void)bf16_activation(x);  // dropped at once
+  const int64_t before = allocations();
+  Tensor again = bf16_activation(x);
+  EXPECT_EQ(allocations(), before + 1);
+  EXPECT_EQ(from_bf16(again.data_as<bf16>()[3]), 4.0f);
+}
+
+TEST(Bf16Activation, ViewsAtOtherOffsetsGetTheirOwnCopies) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  Tensor top = bf16_activation(x.slice(0, 0, 1));
+  Tensor bottom = bf16_activation(x.slice(0, 1, 2));
+  EXPECT_EQ(from_bf16(top.data_as<bf16>()[0]), 1.0f);
+  EXPECT_EQ(from_bf16(bottom.data_as<bf16>()[0]), 3.0f);
+}
+
+TEST(Bf16Activation, ACopyOutlivesItsSource) {
+  Tensor held;
+  {
+    Tensor gone = Tensor::from_vector({5, 6, 7, 8}, {2, 2});
+    held = bf16_activation(gone);
+  }
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  EXPECT_EQ(from_bf16(bf16_activation(x).data_as<bf16>()[0]), 1.0f);
+  EXPECT_EQ(from_bf16(held.data_as<bf16>()[0]), 5.0f);
+}
+
+TEST(Bf16Activation, RejectsTensorsThatAreNotContiguousF32) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  std::string message = error_of([&] { bf16_activation(x.transpose(0, 1)); });
+  EXPECT_NE(message.find("bf16_activation: need a contiguous f32 tensor"), std::string::npos) << message;
+  message = error_of([&] { bf16_activation(bf16_activation(x)); });
+  EXPECT_NE(message.find("bf16_activation: need a contiguous f32 tensor"), std::string::npos) << message;
+}
