@@ -29,5 +29,9 @@ void bias_relu_forward(float* y, const float* bias, int64_t R, int64_t N);
 // rounded to bf16 instead (for a bf16 gemm); dbias: (N) or null (not wanted).
 void linear_output_backward(float* dz, bf16* dz16, float* dbias, const float* dy, const float* y, int64_t R,
                             int64_t N);
+// The same with relu's output kept rounded to bf16 (y16 > 0 exactly where y > 0, but for
+// outputs below the smallest normal float, which rounding may flush to zero).
+void linear_output_backward(float* dz, bf16* dz16, float* dbias, const float* dy, const bf16* y16, int64_t R,
+                            int64_t N);
 
 }  // namespace attend::kernels

@@ -123,44 +123,46 @@ void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool 
   else if (bias.defined()) kernels::bias_add_forward(y.data(), bias.data(), R, out);
 }
 
-// Round a contiguous f32 tensor to bf16 (same shape).
-Tensor rounded_bf16(const Tensor& x) {
-  Tensor r = Tensor::empty(x.shape(), DType::bf16);
-  const int64_t cols = x.size(-1);
-  convert_to_bf16(r.data_as<bf16>(), x.data(), cols == 0 ? 0 : x.numel() / cols, cols, cols);
-  return r;
-}
-
 // linear() or linear_relu() with gemm precision bf16; x: (...,in), w: (out,in) contiguous.
-// x, w and dy are each rounded once; backward keeps the rounded x and w, and rounds dy
-// (masked by relu) in the pass that sums the bias gradient.
+// Backward keeps x's bf16 copy, shared with every other product of x (bf16_activation),
+// and, for relu, the output's bf16 copy (the one the next product of it takes) as the
+// mask; the weight is rounded for the forward and again in backward, so the bf16 copies
+// of all weights are not held between the passes.
 Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu) {
   const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
-  const Tensor x16 = rounded_bf16(x), w16 = bf16_weight(w);
+  const Tensor x16 = bf16_activation(x);
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
-                {.rounded = w16.data_as<bf16>()}, in, 0, 0.0f, y.data(), out, 0);
+  {
+    const Tensor w16 = bf16_weight(w);
+    gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
+                  {.rounded = w16.data_as<bf16>()}, in, 0, 0.0f, y.data(), out, 0);
+  }
   add_bias(y, bias, R, out, relu);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  const Tensor saved_y = relu ? y : Tensor();
+  const Tensor y16 = relu && autograd::needs_grad(inputs) ? bf16_activation(y) : Tensor();
   return autograd::record(relu ? "linear_relu" : "linear", y, std::move(inputs),
-                          [x16, w16, saved_y, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
+                          [x16, w, y16, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
     const bool dx = g.wants(0), dw = g.wants(1);
     float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     const Tensor dy = dy_in.detach().contiguous();
     // One pass over dy: relu's mask, the bias gradient, and dy rounded for the products.
     Tensor dy16 = dx || dw ? Tensor::empty({R, out}, DType::bf16) : Tensor();
-    kernels::linear_output_backward(nullptr, dy16.defined() ? dy16.data_as<bf16>() : nullptr, dbias, dy.data(),
-                                    relu ? saved_y.data() : nullptr, R, out);
+    bf16* dz16 = dy16.defined() ? dy16.data_as<bf16>() : nullptr;
+    if (relu)
+      kernels::linear_output_backward(nullptr, dz16, dbias, dy.data(), y16.data_as<bf16>(), R, out);
+    else
+      kernels::linear_output_backward(nullptr, dz16, dbias, dy.data(), static_cast<const float*>(nullptr), R, out);
     if (dx || dw) {
-      const Bf16Operand DY{.rounded = dy16.data_as<bf16>()};
-      if (dx)  // (R,in) += dy @ w
+      const Bf16Operand DY{.rounded = dz16};
+      if (dx) {  // (R,in) += dy @ w
+        const Tensor w16 = bf16_weight(w);
         gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, 1.0f,
                       g.at(0).data(), in, 0);
+      }
       if (dw)  // (out,in) += dy^T @ x
         gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, 1.0f,
                       g.at(1).data(), in, 0);
