@@ -29,6 +29,14 @@ const Tensor& Grads::at(size_t i) {
   return buffers_[i];
 }
 
+bool Grads::adopt(size_t i, const Tensor& t) {
+  if (!wants(i) || buffers_[i].defined() || retain_graph_) return false;
+  CHECK(t.dtype() == DType::f32 && t.is_contiguous() && t.shape() == inputs_[i].shape,
+        "Grads::adopt({}): need a contiguous f32 tensor of shape {}, got {}", i, shape_str(inputs_[i].shape), t.str());
+  buffers_[i] = t;
+  return true;
+}
+
 namespace autograd {
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -141,7 +149,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
           if (g != grads.end()) buffers[i] = g->second;
         }
       }
-      Grads g(node->inputs, buffers);
+      Grads g(node->inputs, buffers, retain_graph);
       if (profile::enabled()) {
         const auto t0 = std::chrono::steady_clock::now();
         node->backward(dy, g);

@@ -39,16 +39,23 @@ struct Edge {
 // What a backward closure writes into: one gradient buffer per op input.
 class Grads {
  public:
-  Grads(const std::vector<Edge>& inputs, std::vector<Tensor>& buffers) : inputs_(inputs), buffers_(buffers) {}
+  Grads(const std::vector<Edge>& inputs, std::vector<Tensor>& buffers, bool retain_graph = false)
+      : inputs_(inputs), buffers_(buffers), retain_graph_(retain_graph) {}
   // Whether input i needs a gradient (skip the work when it does not).
   bool wants(size_t i) const { return i < inputs_.size() && inputs_[i].requires_grad; }
   // The gradient buffer of input i: contiguous f32 with input i's shape, zero the
   // first time it is asked for. Backward kernels accumulate into it (+=).
   const Tensor& at(size_t i);
+  // Makes t (contiguous f32 of input i's shape) input i's gradient, when input i has no
+  // gradient yet and the graph will not be run again (no retain_graph): a closure that
+  // solely owns a saved tensor can then write the gradient over it instead of holding
+  // both. False otherwise: then accumulate into at(i) as usual.
+  bool adopt(size_t i, const Tensor& t);
 
  private:
   const std::vector<Edge>& inputs_;
   std::vector<Tensor>& buffers_;
+  bool retain_graph_ = false;
 };
 
 using BackwardFn = std::function<void(const Tensor& dy, Grads& g)>;

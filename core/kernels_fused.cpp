@@ -254,17 +254,25 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
 }
 
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* target,
-                            const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index) {
+                            const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index, bool overwrite) {
   const float uniform_q = e / float(V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = target[i];
-    if (t == ignore_index) continue;
-    const float* xi = logits + i * V;
     float* di = dlogits + i * V;
+    if (t == ignore_index) {
+      if (overwrite) std::fill(di, di + V, 0.0f);
+      continue;
+    }
+    const float* xi = logits + i * V;
     const float s = scale[i], log_z = lse[i];
+    if (overwrite) {  // di may be xi: each element is read before it is written
 #pragma omp simd
-    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
+      for (int64_t j = 0; j < V; ++j) di[j] = s * (exp_fast(xi[j] - log_z) - uniform_q);
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
+    }
     di[t] -= s * (1.0f - e);
   }
 }

@@ -72,8 +72,10 @@ void embedding_backward(float* dw, const int64_t* ids, const float* dy, int64_t 
 void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* target, int64_t N,
                            int64_t V, float e, int64_t ignore_index);
 // dlogits[i] += scale[i] * (softmax(logits[i]) - (1-e) * onehot(t_i) - e/V); ignored rows get
-// nothing. dlogits, logits: (N,V); lse, target, scale: (N)
+// nothing. overwrite: = instead of += (ignored rows become 0), and dlogits may be logits.
+// dlogits, logits: (N,V); lse, target, scale: (N)
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* target,
-                            const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index);
+                            const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index,
+                            bool overwrite = false);
 
 }  // namespace attend::kernels

@@ -222,6 +222,14 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const CrossE
         } else {
           std::fill(scale.begin(), scale.end(), reduction == Reduction::sum ? dy.item() : dy.item() / float(count));
         }
+        // Nobody else sees the saved logits (the usual case in training): the gradient is
+        // written over them rather than into a second (N,V) buffer.
+        const bool sole = logits.impl_ptr().use_count() == 1 && logits.impl()->storage.use_count() == 1;
+        if (sole && g.adopt(0, logits)) {
+          kernels::cross_entropy_backward(logits.data(), logits.data(), lse.data(), tv->data(), scale.data(), N, V, e,
+                                          ignore, /*overwrite=*/true);
+          return;
+        }
         kernels::cross_entropy_backward(g.at(0).data(), logits.data(), lse.data(), tv->data(), scale.data(), N, V, e,
                                         ignore);
       });

@@ -309,6 +309,30 @@ TEST(CrossEntropy, GradientIsSoftmaxMinusSmoothedOneHot) {
   expect_near(logits.grad().to_vector(), {0.2f, -0.6f, 0.2f, 0.2f});
 }
 
+// Logits that only cross_entropy holds (the usual case in training) get their gradient
+// written over them; held logits must stay intact, and a retained graph must run again.
+TEST(CrossEntropy, GradientOverLogitsItAloneHoldsEqualsTheOrdinaryOne) {
+  const Tensor target = Tensor::from_ids({3, -100, 0, 49, 7, 1}, {6});
+  const CrossEntropyOptions opt{.label_smoothing = 0.1f};
+  auto leaf = [] { return random_tensor({6, 50}, -3, 3, 18).set_requires_grad(); };
+
+  Tensor a = leaf();
+  cross_entropy(a * 2.0f, target, opt).backward();  // a * 2 is held by cross_entropy alone
+  Tensor b = leaf();
+  Tensor held = b * 2.0f;
+  const std::vector<float> before = held.to_vector();
+  cross_entropy(held, target, opt).backward();
+  EXPECT_EQ(held.to_vector(), before);
+  EXPECT_EQ(a.grad().to_vector(), b.grad().to_vector());
+
+  Tensor c = leaf();
+  Tensor loss = cross_entropy(c * 2.0f, target, opt);
+  loss.backward(Tensor(), /*retain_graph=*/true);
+  loss.backward();
+  const std::vector<float> once = a.grad().to_vector(), twice = c.grad().to_vector();
+  for (size_t i = 0; i < once.size(); ++i) EXPECT_EQ(twice[i], 2 * once[i]) << i;
+}
+
 TEST(CrossEntropy, TargetOutOfRangeIsNamed) {
   Tensor logits = Tensor::zeros({2, 3});
   expect_error([&] { cross_entropy(logits, Tensor::from_ids({0, 3}, {2})); }, {"target 3", "row 1", "3 classes"});
