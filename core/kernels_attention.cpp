@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "core/kernels.h"
@@ -113,6 +114,54 @@ bool use_bf16(const AttentionShape& sh) {
   return kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows && std::min(sh.T, sh.S) >= kBf16MinLength;
 }
 
+// The sum of a register's 16 lanes, as a tree of halves.
+inline float lane_sum(v16 t) {
+  typedef float v8 __attribute__((vector_size(32)));
+  typedef float v4 __attribute__((vector_size(16)));
+  const v8 a = __builtin_shufflevector(t, t, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15);
+  const v4 c = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+// One query against S keys with Dh = 16*NV, q and the weighted sum held in registers (a
+// decoding step; the generic loops below keep them in memory). s: (S) <- scale q.k_j
+template <int NV>
+void row_scores(float* s, const float* qi, float scale, const float* kh, int64_t ldk, int64_t S) {
+  v16 q[NV];
+  for (int n = 0; n < NV; ++n) q[n] = *reinterpret_cast<const v16*>(qi + 16 * n) * scale;
+  for (int64_t j = 0; j < S; ++j) {
+    const float* kj = kh + j * ldk;
+    v16 t = q[0] * *reinterpret_cast<const v16*>(kj);
+    for (int n = 1; n < NV; ++n) t += q[n] * *reinterpret_cast<const v16*>(kj + 16 * n);
+    s[j] = lane_sum(t);
+  }
+}
+
+// out: (Dh) <- inv * sum_j p[j] v_j
+template <int NV>
+void row_weighted_sum(float* out, const float* p, float inv, const float* vh, int64_t ldv, int64_t S) {
+  v16 acc[NV];
+  for (int n = 0; n < NV; ++n) acc[n] = v16{};
+  for (int64_t j = 0; j < S; ++j) {
+    const float* vj = vh + j * ldv;
+    const float pj = p[j];
+    for (int n = 0; n < NV; ++n) acc[n] += pj * *reinterpret_cast<const v16*>(vj + 16 * n);
+  }
+  for (int n = 0; n < NV; ++n) *reinterpret_cast<v16*>(out + 16 * n) = acc[n] * inv;
+}
+
+using RowScoresFn = void (*)(float*, const float*, float, const float*, int64_t, int64_t);
+using RowSumFn = void (*)(float*, const float*, float, const float*, int64_t, int64_t);
+
+// The register versions for Dh = 16, 32, ..., 128; null for other head sizes.
+template <int NV> constexpr std::pair<RowScoresFn, RowSumFn> row_fns() { return {row_scores<NV>, row_weighted_sum<NV>}; }
+std::pair<RowScoresFn, RowSumFn> direct_row_fns(int64_t Dh) {
+  static constexpr std::pair<RowScoresFn, RowSumFn> fns[8] = {row_fns<1>(), row_fns<2>(), row_fns<3>(), row_fns<4>(),
+                                                               row_fns<5>(), row_fns<6>(), row_fns<7>(), row_fns<8>()};
+  if (Dh % 16 != 0 || Dh < 16 || Dh > 128) return {nullptr, nullptr};
+  return fns[Dh / 16 - 1];
+}
+
 // forward_head for few queries: dot products and sums straight over the rows of k and v.
 void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
                          HeadStrides qs, const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
@@ -126,15 +175,20 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
   const float* vh = v + b * vs.b + h * vs.h;
   const HeadMask hm = head_mask(mask, sh, b);
   const int64_t row0 = (b * sh.H + h) * T;
+  const auto [fast_scores, fast_sum] = direct_row_fns(Dh);
   for (int64_t i = 0; i < T; ++i) {
     const float* qi = q + b * qs.b + h * qs.h + i * qs.l;
-    for (int64_t d = 0; d < Dh; ++d) qrow[d] = qi[d] * scale;
-    for (int64_t j = 0; j < S; ++j) {
-      const float* kj = kh + j * ks.l;
-      float dot = 0;
+    if (fast_scores) {
+      fast_scores(s, qi, scale, kh, ks.l, S);
+    } else {
+      for (int64_t d = 0; d < Dh; ++d) qrow[d] = qi[d] * scale;
+      for (int64_t j = 0; j < S; ++j) {
+        const float* kj = kh + j * ks.l;
+        float dot = 0;
 #pragma omp simd reduction(+ : dot)
-      for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
-      s[j] = dot;
+        for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
+        s[j] = dot;
+      }
     }
     hm.apply(s, i, 0, S);
     const float m = row_max(s, S);
@@ -145,16 +199,20 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
       dropout_factors(zb, S, row0 + i, 0, S, drop, false);
       for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
     }
-    std::fill(acc, acc + Dh, 0.0f);
-    for (int64_t j = 0; j < S; ++j) {
-      const float* vj = vh + j * vs.l;
-      const float pj = s[j];
-#pragma omp simd
-      for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
-    }
     float* out = o + b * os.b + h * os.h + i * os.l;
     const float inv = 1.0f / sum;
-    for (int64_t d = 0; d < Dh; ++d) out[d] = acc[d] * inv;
+    if (fast_sum) {
+      fast_sum(out, s, inv, vh, vs.l, S);
+    } else {
+      std::fill(acc, acc + Dh, 0.0f);
+      for (int64_t j = 0; j < S; ++j) {
+        const float* vj = vh + j * vs.l;
+        const float pj = s[j];
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
+      }
+      for (int64_t d = 0; d < Dh; ++d) out[d] = acc[d] * inv;
+    }
     if (lse) lse[row0 + i] = m + std::log(sum);
   }
 }

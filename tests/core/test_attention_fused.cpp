@@ -114,6 +114,13 @@ TEST(AttentionFused, DecodingStepWithPaddedAndFullyMaskedRowsEqualsComposed) {
                                 .p = 0.2f});
 }
 
+TEST(AttentionFused, DecodingStepsOfHeadsOf16To128InRegistersEqualComposed) {
+  for (int64_t Dh : {16, 48, 64, 128})  // a query and its weighted sum held in registers
+    for (int64_t T : {1, 2})
+      expect_fused_equals_composed({.B = 2, .H = 2, .T = T, .S = 9, .Dh = Dh, .pad = padding(2, 9, {{0, 8}, {1, 0}}),
+                                    .causal = true, .p = 0.2f});
+}
+
 TEST(AttentionFused, CausalQueriesAreTheLastOfTheKeys) {
   expect_fused_equals_composed({.B = 1, .H = 2, .T = 3, .S = 6, .Dh = 4, .causal = true});
 }
