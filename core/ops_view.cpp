@@ -55,9 +55,11 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
   Tensor base = x.is_contiguous() ? x : contiguous(x);
   Tensor y = make_view(base, shape, contiguous_strides(shape), base.offset());
   return autograd::record("reshape", y, {base}, [in_shape = base.shape()](const Tensor& dy, Grads& g) {
-    if (g.wants(0)) {
-      kernels::accumulate(g.at(0).data(), dy.data(), dy.numel());
-    }
+    if (!g.wants(0)) return;
+    // A gradient nothing else holds becomes x's gradient as it is, reshaped: no copy.
+    const bool sole = dy.is_contiguous() && dy.impl_ptr().use_count() == 1 && dy.impl()->storage.use_count() == 1;
+    if (sole && g.adopt(0, make_view(dy, in_shape, contiguous_strides(in_shape), dy.offset()))) return;
+    kernels::accumulate(g.at(0).data(), dy.data(), dy.numel());
   });
 }
 

@@ -18,6 +18,21 @@ TEST(ViewGrad, Reshape) {
                         {random_tensor({3, 4}, -1, 1, 2)}));
 }
 
+// reshape's backward hands on a gradient nothing else holds (no copy); a held one (the
+// caller's seed) stays as it was, and later contributions still add up.
+TEST(ViewGrad, ReshapeBackwardHandsOnAnUnsharedGradientAndLeavesAHeldOneAlone) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}).set_requires_grad();
+  Tensor z = x * 2.0f;
+  (sum(reshape(z, {3, 2}) * 3.0f) + sum(z)).backward();  // dz = 3 (through reshape) + 1
+  EXPECT_EQ(x.grad().to_vector(), std::vector<float>(6, 8.0f));
+
+  Tensor w = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}).set_requires_grad();
+  Tensor seed = Tensor::from_vector({1, 1, 1, 1, 1, 1}, {6});
+  reshape(w * 2.0f, {6}).backward(seed);
+  EXPECT_EQ(seed.to_vector(), std::vector<float>(6, 1.0f));
+  EXPECT_EQ(w.grad().to_vector(), std::vector<float>(6, 2.0f));
+}
+
 TEST(ViewGrad, PermuteAndTranspose) {
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return in[0].permute({2, 0, 1}); },
                         {random_tensor({2, 3, 4}, -1, 1, 3)}));
