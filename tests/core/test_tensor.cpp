@@ -123,14 +123,6 @@ TEST(Allocator, ReusesFreedBlocksOfTheSameSize) {
   EXPECT_GE(after.cache_hits - before.cache_hits, 19);
 }
 
-TEST(Allocator, SizeClassesBoundWaste) {
-  for (size_t n : {1ul, 63ul, 64ul, 65ul, 4097ul, 100000ul, 12345678ul}) {
-    size_t r = CachingAllocator::round_size(n);
-    EXPECT_GE(r, n);
-    EXPECT_LE(double(r), double(n) * 1.125 + 64);
-  }
-}
-
 TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(from_bf16(to_bf16(1.0f)), 1.0f);
   EXPECT_EQ(from_bf16(to_bf16(-2.5f)), -2.5f);
