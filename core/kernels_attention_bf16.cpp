@@ -234,40 +234,9 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J), J2 = round2(J);
       product<false>(pb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);   // scores
       product<false>(db, kBk, dob, Dh2 / 2, 1, vt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);  // dO V^T
-      for (int64_t r = 0; r < R; ++r) {
-        const int64_t i = i0 + r;
-        float* p = pb + r * kBk;
-        float* g = db + r * kBk;
-        if (hm.fully_masked(i)) {  // uniform probabilities; masked scores get no gradient
-          std::fill(p, p + J, 1.0f / float(S));
-          if (drop.p > 0.0f) {
-            dropout_factors(zb, J, row0 + i, j0, S, drop, true);
-            for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
-          }
-          std::fill(g, g + J, 0.0f);
-          continue;
-        }
-        hm.apply(p, i, j0, J);
-        std::fill(p + J, p + Jp, kNegInf);
-        const float l = lse[row0 + i], dl = delta[r];
-        if (drop.p > 0.0f) {
-          dropout_factors(zb, Jp, row0 + i, j0, S, drop, true);
-#pragma omp simd
-          for (int64_t j = 0; j < Jp; ++j) {
-            const float z = zb[j];
-            const float pj = exp_fast(p[j] - l);
-            p[j] = pj * z;
-            g[j] = pj * (g[j] * z - dl);
-          }
-        } else {
-#pragma omp simd
-          for (int64_t j = 0; j < Jp; ++j) {
-            const float pj = exp_fast(p[j] - l);
-            p[j] = pj;
-            g[j] = pj * (g[j] - dl);
-          }
-        }
-      }
+      for (int64_t r = 0; r < R; ++r)
+        backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, row0 + i0 + r, lse[row0 + i0 + r], delta[r],
+                     hm, drop);
       // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below); rows
       // R..R2 and columns J..Jp of the pair-packed P and dS are zero, as columns J..J2 of dS
       if (dv) {

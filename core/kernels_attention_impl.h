@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/kernels_attention.h"
+#include "core/kernels_math.h"
 
 namespace attend::kernels::attention_detail {
 
@@ -86,6 +87,42 @@ inline void dropout_factors(float* z, int64_t n, int64_t row, int64_t j0, int64_
       for (int64_t e = 0; e < std::min<int64_t>(16, n - 16 * c); ++e) word |= uint32_t(z[16 * c + e] != 0.0f) << e;
       bits[c] = uint16_t(word);
     }
+}
+
+// Backward of query row i over keys [j0, j0+J) (Jp: J padded to whole vectors): the row's
+// recomputed scores p become its probabilities times dropout's factors, and g = (dO V^T)
+// of the row becomes dS = P*(Z*g - delta) (Dao 2023); a fully masked row attends
+// uniformly and passes no gradient. l: the row's log-sum-exp, dl: its delta = dO . O.
+inline void backward_row(float* p, float* g, float* zb, int64_t i, int64_t j0, int64_t J, int64_t Jp, int64_t S,
+                         int64_t row, float l, float dl, const HeadMask& hm, const AttentionDropout& drop) {
+  if (hm.fully_masked(i)) {
+    std::fill(p, p + J, 1.0f / float(S));
+    if (drop.p > 0.0f) {
+      dropout_factors(zb, J, row, j0, S, drop, true);
+      for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
+    }
+    std::fill(g, g + J, 0.0f);
+    return;
+  }
+  hm.apply(p, i, j0, J);
+  std::fill(p + J, p + Jp, kNegInf);
+  if (drop.p > 0.0f) {
+    dropout_factors(zb, Jp, row, j0, S, drop, true);
+#pragma omp simd
+    for (int64_t j = 0; j < Jp; ++j) {
+      const float z = zb[j];
+      const float pj = exp_fast(p[j] - l);
+      p[j] = pj * z;
+      g[j] = pj * (g[j] * z - dl);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < Jp; ++j) {
+      const float pj = exp_fast(p[j] - l);
+      p[j] = pj;
+      g[j] = pj * (g[j] - dl);
+    }
+  }
 }
 
 // The bf16 products need AVX512-BF16 (vdpbf16ps) at compile time; without it the fp32
