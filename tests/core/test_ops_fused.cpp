@@ -1,14 +1,16 @@
 // Fused ops: forward values on literals, central-difference gradient checks, bad
 // inputs, and independence from the thread count.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 
+#include "common/expect.h"
 #include "common/gradcheck.h"
 #include "core/ops.h"
 
 using namespace attend;
+using test::expect_error;
+using test::on_one_and_two_threads;
 using test::gradcheck;
 using test::random_tensor;
 
@@ -19,29 +21,7 @@ void expect_near(const std::vector<float>& got, const std::vector<float>& want, 
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
 
-// Runs f and expects an attend::Error whose message contains every one of `parts`.
-template <typename F>
-void expect_error(F f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
 
-// Runs f once on 1 thread and once on 2, returning both results.
-template <typename F>
-std::pair<std::vector<float>, std::vector<float>> on_one_and_two_threads(F f) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<float> one = f();
-  omp_set_num_threads(2);
-  std::vector<float> two = f();
-  omp_set_num_threads(saved);
-  return {one, two};
-}
 
 }  // namespace
 

@@ -2,17 +2,17 @@
 // Philox, dropout_add (x + dropout(y)) and add_layer_norm (layer_norm(x + dropout(y))):
 // forward values, gradient checks, bad inputs, independence from the thread count.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
-#include <initializer_list>
 
-#include "common/error_of.h"
+#include "common/expect.h"
 #include "common/gradcheck.h"
 #include "core/kernels_fused.h"
 #include "core/ops.h"
 
 using namespace attend;
+using test::expect_error;
+using test::on_one_and_two_threads;
 using test::gradcheck;
 using test::random_tensor;
 
@@ -23,23 +23,7 @@ void expect_near(const std::vector<float>& got, const std::vector<float>& want, 
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
 
-// Expects f to throw an attend::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  const std::string msg = error_of(f);
-  for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-}
 
-// Runs f once on 1 thread and once on 2, returning both results.
-template <typename F>
-std::pair<std::vector<float>, std::vector<float>> on_one_and_two_threads(F f) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<float> one = f();
-  omp_set_num_threads(2);
-  std::vector<float> two = f();
-  omp_set_num_threads(saved);
-  return {one, two};
-}
 
 }  // namespace
 
