@@ -10,8 +10,23 @@
 
 #include "core/error.h"
 
+// Under AddressSanitizer, blocks handed out are addressable only up to the bytes asked for:
+// free blocks, each block's rounding slack and a guard past each segment's high-water mark
+// are poisoned, so reading freed tensor memory or past a tensor's end is reported, as it
+// would be with malloc'd storage.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ATTEND_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ATTEND_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ATTEND_POISON(p, n) ((void)(p), (void)(n))
+#define ATTEND_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace attend {
 namespace {
+
+constexpr size_t kGuard = 64;  // poisoned bytes past a segment's high-water mark (sanitizer builds)
 
 constexpr size_t kPage = 4096;
 constexpr size_t kOwnSegmentRound = size_t(2) << 20;  // requests above the segment size: rounded up to this
@@ -22,6 +37,7 @@ struct Segment {
   char* base;
   size_t size;
   size_t high_water = 0;  // bytes from base ever handed out (the system backs at most these)
+  size_t touched = 0;     // the largest high_water + guard so far: what sanitizers may have poisoned
 };
 
 // A run of bytes inside a segment; the blocks of one segment form a list in address order.
@@ -78,6 +94,7 @@ void CachingAllocator::State::return_free_memory() {
     Block* head = heads[i];
     if (head->free && !head->next) {
       free.erase(head);
+      ATTEND_UNPOISON(seg->base, seg->touched);
       munmap(seg->base, seg->size);
       stats.bytes_reserved -= int64_t(seg->size);
       stats.segments--;
@@ -123,8 +140,10 @@ CachingAllocator::~CachingAllocator() {
       delete b;
       b = next;
     }
-    munmap(state_->segments[i]->base, state_->segments[i]->size);
-    delete state_->segments[i];
+    Segment* seg = state_->segments[i];
+    ATTEND_UNPOISON(seg->base, seg->touched);
+    munmap(seg->base, seg->size);
+    delete seg;
   }
   delete state_;
 }
@@ -173,7 +192,12 @@ void* CachingAllocator::allocate(size_t bytes) {
   } else {
     s.high_water += int64_t(end - seg->high_water);
     seg->high_water = end;
+    const size_t guard = std::min(kGuard, seg->size - end);
+    ATTEND_POISON(seg->base + end, guard);
+    seg->touched = std::max(seg->touched, end + guard);
   }
+  ATTEND_UNPOISON(b->ptr, bytes);
+  ATTEND_POISON(b->ptr + bytes, size - bytes);
   s.stats.bytes_in_use += int64_t(size);
   s.stats.peak_bytes_in_use = std::max(s.stats.peak_bytes_in_use, s.stats.bytes_in_use);
   return b->ptr;
@@ -191,6 +215,7 @@ void CachingAllocator::release(void* ptr, size_t bytes) {
         b->size);
   s.live.erase(it);
   s.stats.bytes_in_use -= int64_t(b->size);
+  ATTEND_POISON(b->ptr, b->size);
   b->free = true;
   if (b->next && b->next->free) s.absorb_next(b);
   if (b->prev && b->prev->free) {

@@ -235,3 +235,17 @@ TEST(CachingAllocator, ManyThreadsAllocateAndReleaseConcurrently) {
   a.empty_cache();  // everything merged back into whole segments
   EXPECT_EQ(a.stats().segments, 0);
 }
+
+// Sanitizer builds (scripts/test.sh's second half) poison what no live tensor owns.
+TEST(CachingAllocatorDeathTest, UnderAddressSanitizerReadingPastABlockOrAfterItsReleaseIsReported) {
+#if defined(__SANITIZE_ADDRESS__)
+  CachingAllocator a(kSegment);
+  char* p = allocate(a, 100);
+  p[99] = 1;  // the last byte asked for
+  EXPECT_DEATH({ [[maybe_unused]] volatile char c = p[100]; }, "use-after-poison");
+  a.release(p, 100);
+  EXPECT_DEATH({ [[maybe_unused]] volatile char c = p[0]; }, "use-after-poison");
+#else
+  GTEST_SKIP() << "needs an AddressSanitizer build (ATTEND_SANITIZE=ON, as scripts/test.sh makes)";
+#endif
+}
