@@ -254,7 +254,7 @@ class Reader final : public Fields {
     std::map<std::string, YAML::Mark> first_seen;
     const std::string section = path_.empty() ? "at the top level" : "in " + path_;
     for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: the iterator hands out a temporary pair
       if (!k.IsScalar())
         ctx_.fail(fmt::format("a key must be a name, got {}{} {}", describe_value(k), at_mark(k.Mark()), section));
       const std::string& name = k.Scalar();
