@@ -249,32 +249,13 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
       // Elementwise loops run over Jp columns (whole vectors); columns J..Jp are -inf: probability 0.
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
       product<false>(sb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);
-      for (int64_t r = 0; r < R; ++r) {
-        float* s = sb + r * kBk;
-        hm.apply(s, i0 + r, j0, J);
-        std::fill(s + J, s + Jp, kNegInf);
-        const float m = std::max(mrow[r], row_max(s, Jp)), correction = exp_fast(mrow[r] - m);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
-        lrow[r] = lrow[r] * correction + sum;
-        mrow[r] = m;
-        if (correction != 1.0f)
-          for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
-        if (drop.p > 0.0f) {
-          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
-#pragma omp simd
-          for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
-        }
-      }
+      for (int64_t r = 0; r < R; ++r)
+        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
+                    int64_t(row0) + i0 + r, hm, drop);
       product<true>(ob, Dhp, sb, kBk, 1, vx + j0 * ldv, ldv, R, J, Dhp);
     }
-    for (int64_t r = 0; r < R; ++r) {
-      float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
-      const float inv = 1.0f / lrow[r];
-      for (int64_t d = 0; d < Dh; ++d) out[d] = ob[r * Dhp + d] * inv;
-      if (lse) lse[int64_t(row0) + i0 + r] = mrow[r] + std::log(lrow[r]);
-    }
+    finish_rows(o + b * os.b + h * os.h + i0 * os.l, os.l, lse ? lse + int64_t(row0) + i0 : nullptr, ob, Dhp, Dh,
+                mrow, lrow, R);
   }
 }
 

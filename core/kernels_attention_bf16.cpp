@@ -147,34 +147,15 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
       product<false>(sb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);
-      for (int64_t r = 0; r < R; ++r) {
-        float* s = sb + r * kBk;
-        hm.apply(s, i0 + r, j0, J);
-        std::fill(s + J, s + Jp, kNegInf);
-        const float m = std::max(mrow[r], row_max(s, Jp)), correction = exp_fast(mrow[r] - m);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
-        lrow[r] = lrow[r] * correction + sum;
-        mrow[r] = m;
-        if (correction != 1.0f)
-          for (int64_t d = 0; d < Dhp; ++d) ob[r * Dhp + d] *= correction;
-        if (drop.p > 0.0f) {
-          dropout_factors(zb, Jp, int64_t(row0) + i0 + r, j0, S, drop, false);
-#pragma omp simd
-          for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
-        }
-      }
+      for (int64_t r = 0; r < R; ++r)
+        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
+                    int64_t(row0) + i0 + r, hm, drop);
       rows_bf16(pb, kBk, Jp, sb, kBk, R, Jp, 1.0f);
       // keys J..Jp have probability 0 and zero (or, past S, padded) rows of v2
       product<true>(ob, Dhp, pb, kBk / 2, 1, v2 + j0 * Dhp, 2 * Dhp, R, Jp / 2, Dhp);
     }
-    for (int64_t r = 0; r < R; ++r) {
-      float* out = o + b * os.b + h * os.h + (i0 + r) * os.l;
-      const float inv = 1.0f / lrow[r];
-      for (int64_t d = 0; d < Dh; ++d) out[d] = ob[r * Dhp + d] * inv;
-      if (lse) lse[int64_t(row0) + i0 + r] = mrow[r] + std::log(lrow[r]);
-    }
+    finish_rows(o + b * os.b + h * os.h + i0 * os.l, os.l, lse ? lse + int64_t(row0) + i0 : nullptr, ob, Dhp, Dh,
+                mrow, lrow, R);
   }
 }
 

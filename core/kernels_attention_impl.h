@@ -5,12 +5,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "core/kernels_attention.h"
 #include "core/kernels_math.h"
+#include "core/kernels_reduce.h"
 
 namespace attend::kernels::attention_detail {
 
@@ -87,6 +89,41 @@ inline void dropout_factors(float* z, int64_t n, int64_t row, int64_t j0, int64_
       for (int64_t e = 0; e < std::min<int64_t>(16, n - 16 * c); ++e) word |= uint32_t(z[16 * c + e] != 0.0f) << e;
       bits[c] = uint16_t(word);
     }
+}
+
+// Forward of query row i over keys [j0, j0+J) (Jp: J padded to whole vectors), online
+// softmax: the row's scores s become exp(s - m) times dropout's factors, its running max m
+// and sum l take in this block, and its output accumulated so far (o_row, Dhp wide) is
+// rescaled to the new max. The caller then adds s times the block's values to o_row.
+inline void forward_row(float* s, float* zb, float* o_row, int64_t Dhp, float& m_run, float& l_run, int64_t i,
+                        int64_t j0, int64_t J, int64_t Jp, int64_t S, int64_t row, const HeadMask& hm,
+                        const AttentionDropout& drop) {
+  hm.apply(s, i, j0, J);
+  std::fill(s + J, s + Jp, kNegInf);
+  const float m = std::max(m_run, row_max(s, Jp)), correction = exp_fast(m_run - m);
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < Jp; ++j) sum += (s[j] = exp_fast(s[j] - m));
+  l_run = l_run * correction + sum;
+  m_run = m;
+  if (correction != 1.0f)
+    for (int64_t d = 0; d < Dhp; ++d) o_row[d] *= correction;
+  if (drop.p > 0.0f) {
+    dropout_factors(zb, Jp, row, j0, S, drop, false);
+#pragma omp simd
+    for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
+  }
+}
+
+// The R finished rows of a block: out row r (stride ldo, Dh used) = o_row / l, and
+// lse[r] = m + log l when lse is not null. ob: (R, Dhp) accumulated outputs.
+inline void finish_rows(float* out, int64_t ldo, float* lse, const float* ob, int64_t Dhp, int64_t Dh,
+                        const float* mrow, const float* lrow, int64_t R) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float inv = 1.0f / lrow[r];
+    for (int64_t d = 0; d < Dh; ++d) out[r * ldo + d] = ob[r * Dhp + d] * inv;
+    if (lse) lse[r] = mrow[r] + std::log(lrow[r]);
+  }
 }
 
 // Backward of query row i over keys [j0, j0+J) (Jp: J padded to whole vectors): the row's
