@@ -12,20 +12,10 @@
 
 using namespace attend;
 using test::expect_error;
+using test::expect_near;
 using test::on_one_and_two_threads;
 using test::gradcheck;
 using test::random_tensor;
-
-namespace {
-
-void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
-
-
-
-}  // namespace
 
 // --- dropout's keep bits -----------------------------------------------------------------
 

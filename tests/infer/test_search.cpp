@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 
+#include "common/tiny_model.h"
 #include "core/ops.h"
 #include "models/search.h"
 
@@ -19,15 +20,7 @@ constexpr int32_t kPad = 0, kUnk = 1, kBos = 2, kEos = 3;
 
 // Vocabulary of 7: the four specials and three words (4, 5, 6).
 std::unique_ptr<Model> tiny_model(uint64_t seed, int64_t vocab = 7) {
-  ModelConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.ffn_dim = 32;
-  c.encoder_layers = 1;
-  c.decoder_layers = 2;
-  c.dropout = 0.0f;
-  c.max_positions = 64;
-  c.src_vocab = c.tgt_vocab = vocab;
+  const ModelConfig c = test::tiny_seq2seq_config(vocab, /*max_positions=*/64);
   auto m = make_model(c, seed);
   m->eval();
   return m;

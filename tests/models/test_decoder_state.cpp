@@ -3,25 +3,13 @@
 // next step's log-probs are exactly those of a state reordered by copying every tensor.
 #include <gtest/gtest.h>
 
+#include "common/tiny_model.h"
 #include "core/ops.h"
 #include "models/seq2seq.h"
 
 using namespace attend;
 
 namespace {
-
-ModelConfig tiny() {
-  ModelConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.ffn_dim = 32;
-  c.encoder_layers = 1;
-  c.decoder_layers = 2;
-  c.dropout = 0.0f;
-  c.max_positions = 12;
-  c.src_vocab = c.tgt_vocab = 20;
-  return c;
-}
 
 // Two sentences, each repeated twice (as beam search's first step leaves them), two steps decoded.
 DecoderState beam_state(const Seq2Seq& m) {
@@ -35,7 +23,7 @@ DecoderState beam_state(const Seq2Seq& m) {
 }  // namespace
 
 TEST(DecoderState, EncodeNumbersTheRowsBySentence) {
-  Seq2Seq m(tiny(), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(), 1);
   m.eval();
   DecoderState state = beam_state(m);
   EXPECT_EQ(state.sentence, (std::vector<int64_t>{0, 0, 1, 1}));
@@ -45,7 +33,7 @@ TEST(DecoderState, EncodeNumbersTheRowsBySentence) {
 }
 
 TEST(DecoderState, ReorderWithinSentencesKeepsMemoryAndEncoderKeysInPlace) {
-  Seq2Seq m(tiny(), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(), 1);
   m.eval();
   DecoderState state = beam_state(m);
   const void* memory = state.memory.raw_data();
@@ -58,7 +46,7 @@ TEST(DecoderState, ReorderWithinSentencesKeepsMemoryAndEncoderKeysInPlace) {
 }
 
 TEST(DecoderState, ReorderInPlaceGivesTheSameStepAsCopyingEveryTensor) {
-  Seq2Seq m(tiny(), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(), 1);
   m.eval();
   DecoderState fast = beam_state(m), copied = beam_state(m);
   const std::vector<int64_t> index{1, 1, 3, 2};
@@ -73,7 +61,7 @@ TEST(DecoderState, ReorderInPlaceGivesTheSameStepAsCopyingEveryTensor) {
 }
 
 TEST(DecoderState, ReorderThatDropsASentenceCopiesItsRowsOut) {
-  Seq2Seq m(tiny(), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(), 1);
   m.eval();
   DecoderState state = beam_state(m), alone = beam_state(m);
   state.reorder(std::vector<int64_t>{3, 2});  // sentence 0 has finished
@@ -88,7 +76,7 @@ TEST(DecoderState, ReorderThatDropsASentenceCopiesItsRowsOut) {
 }
 
 TEST(DecoderState, ReorderRejectsARowOutOfRange) {
-  Seq2Seq m(tiny(), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(), 1);
   m.eval();
   DecoderState state = beam_state(m);
   try {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "common/tiny_model.h"
 #include "common/error_of.h"
 #include "core/ops.h"
 #include "models/seq2seq.h"
@@ -25,19 +26,6 @@ Tensor positions(int64_t t0, int64_t T) {
       for (int64_t t = 0; t < T; ++t)
         for (int64_t d = 0; d < Dh; ++d) v.push_back(float(1000 * b + 100 * h + t0 + t) + 0.01f * float(d));
   return Tensor::from_vector(v, {B, H, T, Dh});
-}
-
-ModelConfig tiny(int64_t max_positions) {
-  ModelConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.ffn_dim = 32;
-  c.encoder_layers = 1;
-  c.decoder_layers = 2;
-  c.dropout = 0.0f;
-  c.max_positions = max_positions;
-  c.src_vocab = c.tgt_vocab = 20;
-  return c;
 }
 
 }  // namespace
@@ -128,7 +116,7 @@ TEST(KVCache, AppendOfAnotherHeadLayoutNamesBothShapes) {
 }
 
 TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
-  Seq2Seq m(tiny(48), 3);
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/48), 3);
   m.eval();
   const int64_t T = 40, V = 20;
   std::vector<int64_t> tgt_ids;
@@ -154,7 +142,7 @@ TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
 }
 
 TEST(KVCache, InPlaceBeamReordersOfGrownCachesEqualCopyingEveryTensor) {
-  Seq2Seq m(tiny(48), 1);
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/48), 1);
   m.eval();
   const Tensor src = Tensor::from_ids64({5, 6, 7, 8, 3, 9, 10, 3, 0, 0}, {2, 5});
   DecoderState fast = m.encode(src), copied = m.encode(src);
