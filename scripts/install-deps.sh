@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libdnnl-dev                       # oneDNN: primary gemm backend (AMX-BF16 here)
+  libdnnl-dev                       # oneDNN: primary gemm backend (bf16 on AMX or AVX512-BF16)
   libopenblas0-openmp               # BLAS fallback (OpenMP build, loaded at run time)
   libyaml-cpp-dev                   # config files
   libspdlog-dev libfmt-dev          # logging
