@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -82,19 +83,21 @@ namespace {
 using namespace attention_detail;
 
 // x (L rows of stride ls, Dh used) -> dst (L rows of Dhp, zero padded), times s.
-void copy_rows(float* dst, int64_t Dhp, const float* x, int64_t ls, int64_t L, int64_t Dh, float s) {
+template <typename In>
+void copy_rows(float* dst, int64_t Dhp, const In* x, int64_t ls, int64_t L, int64_t Dh, float s) {
   for (int64_t l = 0; l < L; ++l) {
-    for (int64_t d = 0; d < Dh; ++d) dst[l * Dhp + d] = s * x[l * ls + d];
+    for (int64_t d = 0; d < Dh; ++d) dst[l * Dhp + d] = s * widen(x[l * ls + d]);
     std::fill(dst + l * Dhp + Dh, dst + (l + 1) * Dhp, 0.0f);
   }
 }
 
 // x (L rows of stride ls) -> dst (Dh rows of Lp, columns L..Lp zero)
-void transpose_rows(float* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t Dh) {
+template <typename In>
+void transpose_rows(float* dst, int64_t Lp, const In* x, int64_t ls, int64_t L, int64_t Dh) {
   for (int64_t d = 0; d < Dh; ++d) {
     float* row = dst + d * Lp;
 #pragma omp simd
-    for (int64_t l = 0; l < L; ++l) row[l] = x[l * ls + d];
+    for (int64_t l = 0; l < L; ++l) row[l] = widen(x[l * ls + d]);
     std::fill(row + L, row + Lp, 0.0f);
   }
 }
@@ -162,31 +165,35 @@ std::pair<RowScoresFn, RowSumFn> direct_row_fns(int64_t Dh) {
   return fns[Dh / 16 - 1];
 }
 
-// forward_head for few queries: dot products and sums straight over the rows of k and v.
-void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q,
-                         HeadStrides qs, const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+// forward_head for few queries: dot products and sums straight over the rows of k and v
+// (held in registers for fp32 operands).
+template <typename In>
+void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q,
+                         HeadStrides qs, const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
                          const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh;
   float* qrow = scratch(size_t(2 * Dh + 2 * S));
   float* acc = qrow + Dh;
   float* s = acc + Dh;
   float* zb = s + S;
-  const float* kh = k + b * ks.b + h * ks.h;
-  const float* vh = v + b * vs.b + h * vs.h;
+  const In* kh = k + b * ks.b + h * ks.h;
+  const In* vh = v + b * vs.b + h * vs.h;
   const HeadMask hm = head_mask(mask, sh, b);
   const int64_t row0 = (b * sh.H + h) * T;
-  const auto [fast_scores, fast_sum] = direct_row_fns(Dh);
+  std::pair<RowScoresFn, RowSumFn> fast{nullptr, nullptr};
+  if constexpr (std::is_same_v<In, float>) fast = direct_row_fns(Dh);
+  const auto [fast_scores, fast_sum] = fast;
   for (int64_t i = 0; i < T; ++i) {
-    const float* qi = q + b * qs.b + h * qs.h + i * qs.l;
-    if (fast_scores) {
-      fast_scores(s, qi, scale, kh, ks.l, S);
-    } else {
-      for (int64_t d = 0; d < Dh; ++d) qrow[d] = qi[d] * scale;
+    const In* qi = q + b * qs.b + h * qs.h + i * qs.l;
+    if constexpr (std::is_same_v<In, float>)
+      if (fast_scores) fast_scores(s, qi, scale, kh, ks.l, S);
+    if (!fast_scores) {
+      for (int64_t d = 0; d < Dh; ++d) qrow[d] = widen(qi[d]) * scale;
       for (int64_t j = 0; j < S; ++j) {
-        const float* kj = kh + j * ks.l;
+        const In* kj = kh + j * ks.l;
         float dot = 0;
 #pragma omp simd reduction(+ : dot)
-        for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
+        for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * widen(kj[d]);
         s[j] = dot;
       }
     }
@@ -201,15 +208,15 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
     }
     float* out = o + b * os.b + h * os.h + i * os.l;
     const float inv = 1.0f / sum;
-    if (fast_sum) {
-      fast_sum(out, s, inv, vh, vs.l, S);
-    } else {
+    if constexpr (std::is_same_v<In, float>)
+      if (fast_sum) fast_sum(out, s, inv, vh, vs.l, S);
+    if (!fast_sum) {
       std::fill(acc, acc + Dh, 0.0f);
       for (int64_t j = 0; j < S; ++j) {
-        const float* vj = vh + j * vs.l;
+        const In* vj = vh + j * vs.l;
         const float pj = s[j];
 #pragma omp simd
-        for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
+        for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * widen(vj[d]);
       }
       for (int64_t d = 0; d < Dh; ++d) out[d] = acc[d] * inv;
     }
@@ -217,11 +224,13 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
   }
 }
 
-void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
-                  const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+template <typename In>
+void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
+                  const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
-  if (use_bf16(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  if constexpr (kHaveBf16)
+    if (use_bf16(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
@@ -232,9 +241,10 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   float* lrow = mrow + kBq;
   float* zb = lrow + kBq;  // dropout factors of one row of a block
   transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
-  // With Dh a multiple of 16 the rows of v serve the product in place; else a padded copy.
-  const bool in_place = Dh == Dhp;
-  const float* vx = in_place ? v + b * vs.b + h * vs.h : vp;
+  // With fp32 operands and Dh a multiple of 16 the rows of v serve the product in place;
+  // else a padded fp32 copy.
+  const bool in_place = std::is_same_v<In, float> && Dh == Dhp;
+  const float* vx = in_place ? reinterpret_cast<const float*>(v + b * vs.b + h * vs.h) : vp;
   const int64_t ldv = in_place ? vs.l : Dhp;
   if (!in_place) copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
@@ -259,14 +269,16 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   }
 }
 
+template <typename In>
 void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
                    HeadStrides dvs, const float* dout, HeadStrides ds,
-                   const float* o, HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
-                   HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                   const In* o, HeadStrides os, const float* lse, const In* q, HeadStrides qs, const In* k,
+                   HeadStrides ks, const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
-  if (use_bf16(sh))
-    return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
-                              mask, drop);
+  if constexpr (kHaveBf16)
+    if (use_bf16(sh))
+      return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
+                                mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
   float* vt = kt + Dh * Sp;
@@ -280,11 +292,12 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
   float* db = pb + kBq * kBk;
   float* delta = db + kBq * kBk;
   float* zb = delta + kBq;  // dropout factors of one row of a block
-  const float* kh = k + b * ks.b + h * ks.h;
+  const In* kh = k + b * ks.b + h * ks.h;
   transpose_rows(kt, Sp, kh, ks.l, S, Dh);
   transpose_rows(vt, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh);
-  const bool in_place = Dh == Dhp;  // k's rows serve dQ's product in place, as v's in forward
-  const float* kx = in_place ? kh : kp;
+  // k's rows serve dQ's product in place, as v's in forward
+  const bool in_place = std::is_same_v<In, float> && Dh == Dhp;
+  const float* kx = in_place ? reinterpret_cast<const float*>(kh) : kp;
   const int64_t ldk = in_place ? ks.l : Dhp;
   if (!in_place) copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
   std::fill(dka, dka + 2 * S * Dhp, 0.0f);
@@ -296,10 +309,10 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
     const float* dorow = dout + b * ds.b + h * ds.h + i0 * ds.l;
     copy_rows(dob, Dhp, dorow, ds.l, R, Dh, 1.0f);
     for (int64_t r = 0; r < R; ++r) {  // delta_i = sum_s P_is dP_is = dO_i . O_i
-      const float* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      const In* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * orow[d];
+      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * widen(orow[d]);
       delta[r] = sum;
     }
     std::fill(dqb, dqb + R * Dhp, 0.0f);
@@ -327,15 +340,40 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
   }
 }
 
+template <typename In>
+void forward_all(float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
+                 const In* v, HeadStrides vs, float scale, const AttentionShape& sh, const AttentionMask& mask,
+                 const AttentionDropout& drop) {
+  const int64_t pairs = sh.B * sh.H;
+#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
+  for (int64_t bh = 0; bh < pairs; ++bh)
+    forward_head(bh / sh.H, bh % sh.H, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+}
+
+template <typename In>
+void backward_all(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                  const float* dout, HeadStrides ds, const In* o, HeadStrides os, const float* lse, const In* q,
+                  HeadStrides qs, const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
+                  const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+  const int64_t pairs = sh.B * sh.H;
+#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
+  for (int64_t bh = 0; bh < pairs; ++bh)
+    backward_head(bh / sh.H, bh % sh.H, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale,
+                  sh, mask, drop);
+}
+
 }  // namespace
 
 void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const float* k,
                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                        const AttentionMask& mask, const AttentionDropout& drop) {
-  const int64_t pairs = sh.B * sh.H;
-#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
-  for (int64_t bh = 0; bh < pairs; ++bh)
-    forward_head(bh / sh.H, bh % sh.H, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+  forward_all(o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+}
+
+void attention_forward(float* o, HeadStrides os, float* lse, const bf16* q, HeadStrides qs, const bf16* k,
+                       HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                       const AttentionMask& mask, const AttentionDropout& drop) {
+  forward_all(o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
 }
 
 void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
@@ -343,11 +381,15 @@ void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, 
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
                         const AttentionMask& mask, const AttentionDropout& drop) {
-  const int64_t pairs = sh.B * sh.H;
-#pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
-  for (int64_t bh = 0; bh < pairs; ++bh)
-    backward_head(bh / sh.H, bh % sh.H, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask,
-                  drop);
+  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+}
+
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const bf16* o, HeadStrides os, const float* lse,
+                        const bf16* q, HeadStrides qs, const bf16* k, HeadStrides ks, const bf16* v, HeadStrides vs,
+                        float scale, const AttentionShape& sh, const AttentionMask& mask,
+                        const AttentionDropout& drop) {
+  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
 }
 
 }  // namespace attend::kernels

@@ -7,12 +7,16 @@
 // each pair computed by one thread in a fixed order: results do not depend on the
 // thread count. Operands, gradients included, are (B,H,L,Dh) with any strides except a
 // contiguous last dim: heads side by side in (B,L,H*Dh) rows are (B,H,L,Dh) with strides
-// {L*H*Dh, Dh, H*Dh}.
+// {L*H*Dh, Dh, H*Dh}. q, k, v (and backward's o) may also be bf16 (mixed-precision
+// training keeps them so, core/ops_attention.cpp): each value is widened to fp32 as it is
+// read, so the results are those of the fp32 call on the same (rounded) values.
 //
 //   kernels::attention_forward(o, os, lse, q, qs, k, ks, v, vs, shape, mask, drop);
 #pragma once
 
 #include <cstdint>
+
+#include "core/dtype.h"
 
 namespace attend::kernels {
 
@@ -52,6 +56,9 @@ inline int64_t attention_keep_words(const AttentionShape& sh) { return sh.B * sh
 void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const float* k,
                        HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                        const AttentionMask& mask, const AttentionDropout& drop);
+void attention_forward(float* o, HeadStrides os, float* lse, const bf16* q, HeadStrides qs, const bf16* k,
+                       HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& shape,
+                       const AttentionMask& mask, const AttentionDropout& drop);
 // dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
 // dq: (B,H,T,Dh) strides dqs, dk, dv: (B,H,S,Dh) strides dks, dvs; dout, o: (B,H,T,Dh)
 // strides ds, os; q, k, v as in forward; lse: (B,H,T) from forward.
@@ -60,5 +67,10 @@ void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, 
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionDropout& drop);
+void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
+                        const float* dout, HeadStrides ds, const bf16* o, HeadStrides os, const float* lse,
+                        const bf16* q, HeadStrides qs, const bf16* k, HeadStrides ks, const bf16* v, HeadStrides vs,
+                        float scale, const AttentionShape& shape, const AttentionMask& mask,
+                        const AttentionDropout& drop);
 
 }  // namespace attend::kernels

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "core/kernels.h"
 #include "core/kernels_math.h"
@@ -26,9 +27,18 @@ int64_t round2(int64_t n) { return (n + 1) / 2 * 2; }
 
 inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
 
-// 16 floats (the first n of x, the rest 0) times s, rounded to bf16 (nearest even).
-inline __m256i load_bf16(const float* x, int64_t n, float s) {
-  return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(first(n), x), _mm512_set1_ps(s)));
+// 16 values (the first n of x, the rest 0) as floats.
+inline __m512 load16(const float* x, int64_t n) { return _mm512_maskz_loadu_ps(first(n), x); }
+inline __m512 load16(const bf16* x, int64_t n) {
+  const __m512i wide = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_maskz_loadu_epi16(first(n), x));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, wide, 16));
+}
+
+// 16 values (the first n of x, the rest 0) times s, rounded to bf16 (nearest even); bf16
+// values times 1 come back unchanged.
+template <typename In>
+inline __m256i load_bf16(const In* x, int64_t n, float s) {
+  return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(load16(x, n), _mm512_set1_ps(s)));
 }
 
 // c[i*ldc + n] (+)= sum_{t<K2} sum_{e<2} A(i, 2t+e) * x2[t*ldx + 2n+e], i < R, n < 16*NV, where
@@ -78,7 +88,8 @@ void product(float* c, int64_t ldc, const bf* a, int64_t ars, int64_t acs, const
 }
 
 // dst: (L, Cp) with row stride ldd = s * x: (L rows of stride ls, C used), columns C..Cp zero.
-void rows_bf16(bf* dst, int64_t ldd, int64_t Cp, const float* x, int64_t ls, int64_t L, int64_t C, float s) {
+template <typename In>
+void rows_bf16(bf* dst, int64_t ldd, int64_t Cp, const In* x, int64_t ls, int64_t L, int64_t C, float s) {
   for (int64_t l = 0; l < L; ++l)
     for (int64_t c = 0; c < Cp; c += 16)
       _mm256_mask_storeu_epi16(dst + l * ldd + c, first(Cp - c), load_bf16(x + l * ls + c, C - c, s));
@@ -87,11 +98,12 @@ void rows_bf16(bf* dst, int64_t ldd, int64_t Cp, const float* x, int64_t ls, int
 // s * x: (L rows of stride ls, C used) as a pair-interleaved operand over L: pair row t holds
 // rows 2t and 2t+1 interleaved, Cp (a multiple of 16) columns, 2*Cp bf16; rows L..Lp and
 // columns C..Cp zero. Read as a left operand it is A(j, 2t+e) = x(2t+e, j): ars 1, acs Cp.
-void pairs_over_rows(bf* dst, int64_t Cp, const float* x, int64_t ls, int64_t L, int64_t Lp, int64_t C, float s) {
+template <typename In>
+void pairs_over_rows(bf* dst, int64_t Cp, const In* x, int64_t ls, int64_t L, int64_t Lp, int64_t C, float s) {
   for (int64_t t = 0; t < Lp / 2; ++t) {
     const int64_t n0 = 2 * t < L ? C : 0, n1 = 2 * t + 1 < L ? C : 0;
-    const float* x0 = x + std::min(2 * t, L - 1) * ls;
-    const float* x1 = x + std::min(2 * t + 1, L - 1) * ls;
+    const In* x0 = x + std::min(2 * t, L - 1) * ls;
+    const In* x1 = x + std::min(2 * t + 1, L - 1) * ls;
     for (int64_t c = 0; c < Cp; c += 16) {
       // maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized inside the intrinsics
       const __m512i lo = _mm512_maskz_cvtepu16_epi32(0xffff, load_bf16(x0 + c, n0 - c, s));
@@ -104,7 +116,8 @@ void pairs_over_rows(bf* dst, int64_t Cp, const float* x, int64_t ls, int64_t L,
 // x^T as a pair-interleaved operand over C (x: L rows of stride ls, C used): pair row t holds
 // (x(l, 2t), x(l, 2t+1)) for every l, Lp pairs per row; rows L..Lp and an odd last column
 // zero. tmp: L * round2(C) bf16 of scratch.
-void pairs_over_cols(bf* dst, int64_t Lp, const float* x, int64_t ls, int64_t L, int64_t C, bf* tmp) {
+template <typename In>
+void pairs_over_cols(bf* dst, int64_t Lp, const In* x, int64_t ls, int64_t L, int64_t C, bf* tmp) {
   const int64_t C2 = round2(C);
   rows_bf16(tmp, C2, C2, x, ls, L, C, 1.0f);
   const uint32_t* src = reinterpret_cast<const uint32_t*>(tmp);
@@ -115,10 +128,23 @@ void pairs_over_cols(bf* dst, int64_t Lp, const float* x, int64_t ls, int64_t L,
   }
 }
 
+// Scores computed from q rounded before it was scaled (bf16 operands) take the scale now:
+// scaling and rounding q again would round it twice. s: R rows of stride ld, n used.
+void scale_rows(float* s, int64_t ld, int64_t R, int64_t n, float scale) {
+  for (int64_t r = 0; r < R; ++r)
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) s[r * ld + j] *= scale;
+}
+
+// bf16 operands are rounded already: q is then multiplied unscaled and the scale applied
+// to the products' results (scores, dK) instead.
+template <typename In> constexpr bool kRoundedOperands = std::is_same_v<In, bf16>;
+
 }  // namespace
 
-void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
-                       const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+template <typename In>
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
+                       const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
                        const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
   // floats: ob, sb, mrow, lrow, zb; then bf16: k pairs over Dh, v pairs over keys, q block, p block
@@ -140,13 +166,14 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
-    rows_bf16(qb, Dh2, Dh2, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, scale);
+    rows_bf16(qb, Dh2, Dh2, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, kRoundedOperands<In> ? 1.0f : scale);
     std::fill(ob, ob + R * Dhp, 0.0f);
     std::fill(mrow, mrow + R, kNegInf);
     std::fill(lrow, lrow + R, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
       product<false>(sb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);
+      if (kRoundedOperands<In>) scale_rows(sb, kBk, R, Jp, scale);
       for (int64_t r = 0; r < R; ++r)
         forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
                     int64_t(row0) + i0 + r, hm, drop);
@@ -159,10 +186,11 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
   }
 }
 
+template <typename In>
 void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
-                        HeadStrides dvs, const float* dout, HeadStrides ds, const float* o, HeadStrides os,
-                        const float* lse, const float* q, HeadStrides qs, const float* k, HeadStrides ks,
-                        const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                        HeadStrides dvs, const float* dout, HeadStrides ds, const In* o, HeadStrides os,
+                        const float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
+                        const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
                         const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
   constexpr int64_t kBq2 = kBq;  // kBq is even: a block's rows pair up
@@ -188,7 +216,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
   bf* gp = pp + kBk * kBq2;        // dS, pairs over rows
   bf* gb = gp + kBk * kBq2;        // dS, row-major
   bf* tmp = gb + kBk * kBq2;
-  const float* kh = k + b * ks.b + h * ks.h;
+  const In* kh = k + b * ks.b + h * ks.h;
   pairs_over_cols(kt2, Sp, kh, ks.l, S, Dh, tmp);
   pairs_over_cols(vt2, Sp, v + b * vs.b + h * vs.h, vs.l, S, Dh, tmp);
   pairs_over_rows(kp2, Dhp, kh, ks.l, S, Sp, Dh, 1.0f);
@@ -197,23 +225,25 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
   const int64_t row0 = (b * sh.H + h) * T;
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), R2 = round2(R), kend = hm.key_end(i0, R);
-    const float* qrow = q + b * qs.b + h * qs.h + i0 * qs.l;
+    const In* qrow = q + b * qs.b + h * qs.h + i0 * qs.l;
     const float* dorow = dout + b * ds.b + h * ds.h + i0 * ds.l;
-    rows_bf16(qb, Dh2, Dh2, qrow, qs.l, R, Dh, scale);
-    pairs_over_rows(qp2, Dhp, qrow, qs.l, R, R2, Dh, scale);
+    const float qscale = kRoundedOperands<In> ? 1.0f : scale;
+    rows_bf16(qb, Dh2, Dh2, qrow, qs.l, R, Dh, qscale);
+    pairs_over_rows(qp2, Dhp, qrow, qs.l, R, R2, Dh, qscale);
     rows_bf16(dob, Dh2, Dh2, dorow, ds.l, R, Dh, 1.0f);
     pairs_over_rows(dop2, Dhp, dorow, ds.l, R, R2, Dh, 1.0f);
     for (int64_t r = 0; r < R; ++r) {  // delta_i = sum_s P_is dP_is = dO_i . O_i
-      const float* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
+      const In* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * orow[d];
+      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * widen(orow[d]);
       delta[r] = sum;
     }
     std::fill(dqb, dqb + R * Dhp, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J), J2 = round2(J);
       product<false>(pb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);   // scores
+      if (kRoundedOperands<In>) scale_rows(pb, kBk, R, Jp, scale);
       product<false>(db, kBk, dob, Dh2 / 2, 1, vt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);  // dO V^T
       for (int64_t r = 0; r < R; ++r)
         backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, row0 + i0 + r, lse[row0 + i0 + r], delta[r],
@@ -239,11 +269,24 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
         for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
       }
   }
+  if (dk && kRoundedOperands<In>) scale_rows(dka, Dhp, S, Dh, scale);  // dK took unscaled q
   for (int64_t s = 0; s < S; ++s) {
     if (dk) accumulate(dk + b * dks.b + h * dks.h + s * dks.l, dka + s * Dhp, Dh);
     if (dv) accumulate(dv + b * dvs.b + h * dvs.h + s * dvs.l, dva + s * Dhp, Dh);
   }
 }
+
+#define ATTEND_INSTANTIATE(In)                                                                                       \
+  template void forward_head_bf16<In>(int64_t, int64_t, float*, HeadStrides, float*, const In*, HeadStrides,         \
+                                      const In*, HeadStrides, const In*, HeadStrides, float, const AttentionShape&,  \
+                                      const AttentionMask&, const AttentionDropout&);                                \
+  template void backward_head_bf16<In>(int64_t, int64_t, float*, HeadStrides, float*, HeadStrides, float*,           \
+                                       HeadStrides, const float*, HeadStrides, const In*, HeadStrides, const float*, \
+                                       const In*, HeadStrides, const In*, HeadStrides, const In*, HeadStrides, float, \
+                                       const AttentionShape&, const AttentionMask&, const AttentionDropout&);
+ATTEND_INSTANTIATE(float)
+ATTEND_INSTANTIATE(bf16)
+#undef ATTEND_INSTANTIATE
 
 }  // namespace attend::kernels::attention_detail
 

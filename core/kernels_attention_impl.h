@@ -170,15 +170,22 @@ inline constexpr bool kHaveBf16 = true;
 inline constexpr bool kHaveBf16 = false;
 #endif
 
+// A stored operand's value as fp32: In is float or bf16.
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return from_bf16(x); }
+
 // One (b,h) pair of attention_forward / attention_backward with bf16 products (more than
-// 2 queries); arguments as there.
-void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs,
-                       const float* k, HeadStrides ks, const float* v, HeadStrides vs, float scale,
+// 2 queries); arguments as there, q, k, v and o of type In (float or bf16; both are
+// instantiated in kernels_attention_bf16.cpp).
+template <typename In>
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
+                       const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
                        const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop);
+template <typename In>
 void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,
-                        HeadStrides dvs, const float* dout, HeadStrides ds, const float* o, HeadStrides os,
-                        const float* lse, const float* q, HeadStrides qs, const float* k, HeadStrides ks,
-                        const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                        HeadStrides dvs, const float* dout, HeadStrides ds, const In* o, HeadStrides os,
+                        const float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
+                        const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
                         const AttentionMask& mask, const AttentionDropout& drop);
 
 }  // namespace attend::kernels::attention_detail

@@ -3,8 +3,11 @@
 // per query row for backward, which recomputes the probabilities block by block.
 // Heads lie side by side in the rows of (B,L,H*Dh) tensors, as the projections make them,
 // and gradients are written straight into that layout: no head permutes, no copies.
+// Training in bf16 precision saves q, k, v and the output as bf16 (as autocast keeps
+// them), half the memory: forward reads the same rounded q, k, v that backward does.
 #include <array>
 
+#include "core/bf16_weights.h"
 #include "core/gemm_bf16.h"
 #include "core/kernels_attention.h"
 #include "core/ops.h"
@@ -30,6 +33,25 @@ int64_t positions(const Tensor& x) { return x.size(x.dim() == 4 ? 2 : 1); }
 Tensor rows_contiguous(const Tensor& x) { return x.stride(-1) == 1 || x.size(-1) == 1 ? x : x.contiguous(); }
 
 std::string str(const Tensor& x) { return x.defined() ? x.str() : "undefined"; }
+
+// Where q, k and v (of element type In) lie in memory: pointers and head strides.
+template <typename In>
+struct Operands {
+  std::array<const In*, 3> ptr;
+  std::array<kernels::HeadStrides, 3> strides;
+};
+
+// inputs: the tensors (f32, or bf16 when In is bf16) q, k and v lie in, per `where`.
+template <typename In>
+Operands<In> operands(const std::vector<Tensor>& inputs, const std::array<Operand, 3>& where, int64_t Dh) {
+  Operands<In> op;
+  for (size_t i = 0; i < 3; ++i) {
+    const Tensor& x = inputs[where[i].input];
+    op.ptr[i] = x.data_as<In>() + where[i].col;
+    op.strides[i] = head_strides(x, Dh);
+  }
+  return op;
+}
 
 // inputs: 1 to 3 (B,L,W) f32 tensors; q, k, v: where each lies in them.
 Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array<Operand, 3>& where, int64_t H,
@@ -60,20 +82,26 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
     drop.keep_bits = reinterpret_cast<uint16_t*>(keep_bits.data_as<int32_t>());
   }
 
-  std::array<const float*, 3> ptr;
-  std::array<kernels::HeadStrides, 3> strides;
-  for (size_t i = 0; i < 3; ++i) {
-    const Tensor& x = inputs[where[i].input];
-    ptr[i] = x.data() + where[i].col;
-    strides[i] = head_strides(x, Dh);
-  }
+  // bf16 copies of the inputs (and below of the output) in bf16 training; shared with the
+  // products of the same tensors (bf16_activation).
+  const bool keep_bf16 = grad && shape.bf16;
+  std::vector<Tensor> saved;
+  if (keep_bf16)
+    for (const Tensor& x : inputs) saved.push_back(bf16_activation(x.contiguous()));
   Tensor y = Tensor::empty({B, T, D});
   Tensor lse = grad ? Tensor::empty({B, H, T}) : Tensor();
-  kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, ptr[0], strides[0],
-                             ptr[1], strides[1], ptr[2], strides[2], scale, shape, mask, drop);
+  auto forward = [&](const auto& op) {
+    kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, op.ptr[0], op.strides[0],
+                               op.ptr[1], op.strides[1], op.ptr[2], op.strides[2], scale, shape, mask, drop);
+  };
+  if (keep_bf16) forward(operands<bf16>(saved, where, Dh));
+  else forward(operands<float>(inputs, where, Dh));
+  if (keep_bf16) saved.push_back(bf16_activation(y));  // last: the output
+  else if (grad) saved = inputs;
   return autograd::record(
       "attention", y, inputs,
-      [inputs, where, y, lse, keep_bits, key_padding, shape, causal, scale, drop, ptr, strides](const Tensor& dy_in, Grads& g) {
+      [saved, where, y = keep_bf16 ? Tensor() : y, lse, keep_bits, key_padding, shape, causal, scale, drop](
+          const Tensor& dy_in, Grads& g) {
         const Tensor dy = rows_contiguous(dy_in);
         const int64_t Dh = shape.Dh;
         const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
@@ -87,9 +115,17 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
           ds[i] = buffer.dim() == 4 ? kernels::HeadStrides{buffer.size(1) * buffer.size(2) * Dh, buffer.size(2) * Dh, Dh}
                                     : kernels::HeadStrides{buffer.size(1) * buffer.size(2), Dh, buffer.size(2)};
         }
-        kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), y.data(),
-                                    head_strides(y, Dh), lse.data(), ptr[0], strides[0], ptr[1], strides[1], ptr[2],
-                                    strides[2], scale, shape, mask, drop);
+        auto backward = [&](const auto& op, const auto* o, kernels::HeadStrides os) {
+          kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), o, os,
+                                      lse.data(), op.ptr[0], op.strides[0], op.ptr[1], op.strides[1], op.ptr[2],
+                                      op.strides[2], scale, shape, mask, drop);
+        };
+        if (y.defined()) {
+          backward(operands<float>(saved, where, Dh), y.data(), head_strides(y, Dh));
+        } else {
+          const Tensor& y16 = saved.back();
+          backward(operands<bf16>(saved, where, Dh), y16.data_as<bf16>(), head_strides(y16, Dh));
+        }
       });
 }
 
