@@ -70,10 +70,10 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
 
 // z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
 void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
-  const uint64_t seed = d.seed, stream = d.stream;
+  dropout_uniforms(z, d.seed, d.stream, index0, J);
   const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
 #pragma omp simd
-  for (int64_t j = 0; j < J; ++j) z[j] = uniform(seed, stream, index0 + uint64_t(j)) >= p ? keep_scale : 0.0f;
+  for (int64_t j = 0; j < J; ++j) z[j] = z[j] >= p ? keep_scale : 0.0f;
 }
 
 }  // namespace attention_detail

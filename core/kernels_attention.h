@@ -38,7 +38,7 @@ struct AttentionMask {
   const float* key_padding = nullptr;
   bool causal = false;
 };
-// Probability (b,h,t,s) is kept when uniform(seed, stream, ((b*H+h)*T+t)*S+s) >= p and
+// Probability (b,h,t,s) is kept when dropout_uniform(seed, stream, ((b*H+h)*T+t)*S+s) >= p and
 // scaled by 1/(1-p): the mask the dropout op draws on a contiguous (B,H,T,S) tensor.
 // keep_bits, if set, holds (B,H,T,ceil(S/16)) words of 16 bits (bit e of word c: key 16c+e
 // kept): forward writes the mask there and backward reads it instead of drawing it again.

@@ -127,13 +127,18 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
 namespace {
 
 // Elements per block of the dropout kernels: the block's keep bits are drawn in one
-// vectorised loop (uniform() of core/rng.h, 16 draws per AVX-512 step), then applied.
+// vectorised loop (dropout_uniforms() of core/rng.h), then applied.
 constexpr int64_t kDropoutBlock = 1024;
 
-// keep[j] = 1 when element i0 + j (j < len) is kept: uniform(seed, stream, i0 + j) >= p.
+// keep[j] = 1 when element i0 + j (j < len) is kept: dropout_uniform(seed, stream, i0 + j) >= p.
 inline void draw_keep(uint8_t* __restrict keep, int64_t i0, int64_t len, float p, uint64_t seed, uint64_t stream) {
+  float u[kDropoutBlock];
+  for (int64_t c = 0; c < len; c += kDropoutBlock) {
+    const int64_t m = std::min(kDropoutBlock, len - c);
+    dropout_uniforms(u, seed, stream, uint64_t(i0 + c), m);
 #pragma omp simd
-  for (int64_t j = 0; j < len; ++j) keep[j] = uniform(seed, stream, uint64_t(i0 + j)) >= p ? 1 : 0;
+    for (int64_t j = 0; j < m; ++j) keep[c + j] = u[j] >= p ? 1 : 0;
+  }
 }
 
 // f(i0, len, keep) for every block of n elements, blocks split over the threads; keep

@@ -44,8 +44,8 @@ void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, 
                              const uint8_t* mask, const float* mean, const float* rstd, const float* gamma, int64_t N,
                              int64_t D, float scale);
 
-// Element i is kept when uniform(seed, stream, i) >= p (core/rng.h), then scaled by
-// 1/(1-p); the draws run vectorised, 16 per step. y, x: (n); mask: (n) or null, 1 where kept.
+// Element i is kept when dropout_uniform(seed, stream, i) >= p (core/rng.h), then scaled
+// by 1/(1-p); the draws run vectorised, four elements per Philox evaluation. y, x: (n); mask: (n) or null, 1 where kept.
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream);
 // dx += dy * mask * scale. dx, dy, mask: (n)

@@ -1,5 +1,6 @@
 #include "core/rng.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace attend {
@@ -10,6 +11,32 @@ float normal(uint64_t seed, uint64_t stream, uint64_t i) {
   const double u1 = (double(r[0] >> 8) + 1.0) / 16777217.0;  // (0, 1]
   const double u2 = double(r[1] >> 8) / 16777216.0;
   return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+}
+
+void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int64_t n) {
+  // Counters g0 .. g0 + groups - 1 cover the elements; the first `skip` words of the first
+  // counter belong to elements before i0.
+  constexpr int64_t kChunk = 64;  // counters per vectorised loop
+  const uint64_t g0 = i0 / 4;
+  const int64_t skip = int64_t(i0 % 4), groups = (skip + n + 3) / 4;
+  const uint32_t s0 = uint32_t(stream), s1 = uint32_t(stream >> 32);
+  for (int64_t c = 0; c < groups; c += kChunk) {
+    const int64_t m = std::min(kChunk, groups - c);
+    alignas(64) uint32_t w[4][kChunk];
+#pragma omp simd
+    for (int64_t g = 0; g < m; ++g) {
+      const uint64_t counter = g0 + uint64_t(c + g);
+      uint32_t c0 = uint32_t(counter), c1 = uint32_t(counter >> 32), c2 = s0, c3 = s1;
+      philox4x32_unrolled(seed, c0, c1, c2, c3);
+      w[0][g] = c0, w[1][g] = c1, w[2][g] = c2, w[3][g] = c3;
+    }
+    const int64_t first = 4 * c - skip;  // element of word 0 of this chunk's first counter
+    for (int64_t g = 0; g < m; ++g)
+      for (int e = 0; e < 4; ++e) {
+        const int64_t j = first + 4 * g + e;
+        if (j >= 0 && j < n) u[j] = word_uniform(w[e][g]);
+      }
+  }
 }
 
 void fill_uniform(float* out, int64_t n, float lo, float hi, uint64_t seed, uint64_t stream) {

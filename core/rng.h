@@ -47,19 +47,37 @@ inline void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t 
   out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
 
-// Uniform in [0, 1) for element i (24 bits of mantissa): the first word of
-// philox4x32(seed, stream, i), with the ten rounds unrolled so that a `#pragma omp simd`
-// loop drawing one number per element vectorises (GCC does not vectorise the round loop).
-inline float uniform(uint64_t seed, uint64_t stream, uint64_t i) {
-  uint32_t c0 = uint32_t(i), c1 = uint32_t(i >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+// philox4x32 with the ten rounds unrolled, so that a `#pragma omp simd` loop over counters
+// vectorises (GCC does not vectorise the round loop): c0..c3 in: counter, out: the words.
+inline void philox4x32_unrolled(uint64_t seed, uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3) {
   uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
-  return float(c0 >> 8) * (1.0f / 16777216.0f);
 }
+
+// A 32-bit word as a uniform in [0, 1) (its top 24 bits).
+inline float word_uniform(uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
+
+// Uniform in [0, 1) for element i: the first word of philox4x32(seed, stream, i)
+// (parameter initialisation draws these).
+inline float uniform(uint64_t seed, uint64_t stream, uint64_t i) {
+  uint32_t c0 = uint32_t(i), c1 = uint32_t(i >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+  philox4x32_unrolled(seed, c0, c1, c2, c3);
+  return word_uniform(c0);
+}
+
+// Dropout's uniform for element i: word i % 4 of philox4x32(seed, stream, i / 4), all four
+// words of each evaluation serving four consecutive elements.
+inline float dropout_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
+  uint32_t w[4];
+  philox4x32(seed, stream, i / 4, w);
+  return word_uniform(w[i % 4]);
+}
+// u[j] = dropout_uniform(seed, stream, i0 + j) for j < n, vectorised.
+void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int64_t n);
 // Standard normal for element i (Box-Muller on two uniforms).
 float normal(uint64_t seed, uint64_t stream, uint64_t i);
 

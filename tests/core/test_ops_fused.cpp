@@ -333,5 +333,5 @@ TEST(Dropout, MaskIsUniformOfTheElementIndex) {
   gen.set_state(77, 5);
   std::vector<float> y = dropout(x, 0.25f, gen).to_vector();
   for (size_t i = 0; i < y.size(); ++i)
-    EXPECT_EQ(y[i] != 0.0f, uniform(77, 5, i) >= 0.25f) << "element " << i;
+    EXPECT_EQ(y[i] != 0.0f, dropout_uniform(77, 5, i) >= 0.25f) << "element " << i;
 }

@@ -19,18 +19,25 @@ using test::random_tensor;
 
 // --- dropout's keep bits -----------------------------------------------------------------
 
+namespace {
+// Dropout's uniform for element i, from the scalar philox4x32: word i % 4 of counter i / 4.
+float scalar_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
+  uint32_t r[4];
+  philox4x32(seed, stream, i / 4, r);
+  return float(r[i % 4] >> 8) * (1.0f / 16777216.0f);
+}
+}  // namespace
+
 TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
   // The kernel draws blocks of 1024 in a vectorised loop; every size and tail must give
-  // the bits of the scalar philox4x32 (core/rng.h) of each element index.
+  // the bits of the scalar philox4x32 (core/rng.h), four elements per counter.
   for (int64_t n : {1, 15, 17, 1023, 1025, 2049, 40001})
     for (uint64_t seed : {uint64_t(3), uint64_t(0x123456789abcdefull)})
       for (uint64_t stream : {uint64_t(0), uint64_t(0xfedcba9876ull)}) {
         std::vector<uint8_t> mask(static_cast<size_t>(n));
         kernels::dropout_keep_mask(mask.data(), n, 0.3f, seed, stream);
         for (int64_t i = 0; i < n; ++i) {
-          uint32_t r[4];
-          philox4x32(seed, stream, uint64_t(i), r);
-          const bool keep = float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.3f;
+          const bool keep = scalar_uniform(seed, stream, uint64_t(i)) >= 0.3f;
           ASSERT_EQ(mask[size_t(i)], keep ? 1 : 0) << "n " << n << " seed " << seed << " stream " << stream << " i " << i;
         }
       }
@@ -43,9 +50,7 @@ TEST(Dropout, KeepBitsOfARangeEqualScalarPhiloxForOddOffsets) {
       std::vector<uint8_t> keep(static_cast<size_t>(len));
       kernels::dropout_keep(keep.data(), i0, len, 0.1f, 17, 3);
       for (int64_t j = 0; j < len; ++j) {
-        uint32_t r[4];
-        philox4x32(17, 3, uint64_t(i0 + j), r);
-        ASSERT_EQ(keep[size_t(j)], float(r[0] >> 8) * (1.0f / 16777216.0f) >= 0.1f ? 1 : 0)
+        ASSERT_EQ(keep[size_t(j)], scalar_uniform(17, 3, uint64_t(i0 + j)) >= 0.1f ? 1 : 0)
             << "i0 " << i0 << " len " << len << " j " << j;
       }
     }
@@ -61,6 +66,20 @@ TEST(Dropout, UniformInAVectorLoopEqualsScalarPhiloxAcrossTheHighIndexWord) {
     philox4x32(11, 5, i0 + uint64_t(j), r);
     EXPECT_EQ(u[j], float(r[0] >> 8) * (1.0f / 16777216.0f)) << "index " << i0 + uint64_t(j);
   }
+}
+
+TEST(Dropout, UniformsOfARangeEqualScalarPhiloxAcrossTheHighCounterWord) {
+  // counters i / 4 whose upper 32 bits change inside the range, starting at every word
+  for (uint64_t i0 : {(uint64_t(1) << 34) - 29, (uint64_t(1) << 34) - 30, (uint64_t(1) << 34) - 31,
+                      (uint64_t(1) << 34) - 32})
+    for (int64_t n : {1, 3, 59, 300}) {
+      std::vector<float> u(size_t(n), -1.0f);
+      dropout_uniforms(u.data(), 11, 5, i0, n);
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(u[size_t(j)], scalar_uniform(11, 5, i0 + uint64_t(j))) << "i0 " << i0 << " n " << n << " j " << j;
+        ASSERT_EQ(dropout_uniform(11, 5, i0 + uint64_t(j)), u[size_t(j)]);
+      }
+    }
 }
 
 // --- dropout_add -------------------------------------------------------------------------
@@ -81,7 +100,7 @@ TEST(DropoutAdd, AddsTheKeptScaledElements) {
   Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {6}), y = Tensor::full({6}, 10.0f);
   std::vector<float> z = dropout_add(x, y, 0.5f, gen).to_vector();
   for (size_t i = 0; i < z.size(); ++i)
-    EXPECT_EQ(z[i], uniform(2, 0, i) >= 0.5f ? float(i + 1) + 20.0f : float(i + 1)) << "element " << i;
+    EXPECT_EQ(z[i], dropout_uniform(2, 0, i) >= 0.5f ? float(i + 1) + 20.0f : float(i + 1)) << "element " << i;
 }
 
 TEST(DropoutAdd, ZeroProbabilityIsAddAndTakesNoStream) {
