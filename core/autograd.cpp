@@ -29,6 +29,13 @@ const Tensor& Grads::at(size_t i) {
   return buffers_[i];
 }
 
+const Tensor& Grads::for_product(size_t i, float& beta) {
+  CHECK(i < inputs_.size(), "Grads::for_product({}): op has {} inputs", i, inputs_.size());
+  beta = buffers_[i].defined() ? 1.0f : 0.0f;
+  if (!buffers_[i].defined()) buffers_[i] = Tensor::empty(inputs_[i].shape);
+  return buffers_[i];
+}
+
 bool Grads::adopt(size_t i, const Tensor& t) {
   if (!wants(i) || buffers_[i].defined() || retain_graph_) return false;
   CHECK(t.dtype() == DType::f32 && t.is_contiguous() && t.shape() == inputs_[i].shape,
@@ -136,14 +143,14 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (it != grads.end()) {
       Tensor dy = std::move(it->second);
       grads.erase(it);
-      // Buffers: leaves accumulate straight into .grad; non-leaves into `grads`.
+      // Buffers: leaves accumulate straight into .grad (a leaf without one gets the buffer
+      // the closure makes); non-leaves into `grads`.
       buffers.assign(node->inputs.size(), Tensor());
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         const Edge& in = node->inputs[i];
         if (!in.requires_grad) continue;
         if (in.leaf) {
-          if (!in.leaf->grad) in.leaf->grad = zeros_f32(in.shape).impl_ptr();
-          buffers[i] = Tensor(in.leaf->grad);
+          if (in.leaf->grad) buffers[i] = Tensor(in.leaf->grad);
         } else {
           auto g = grads.find(in.grad_fn.get());
           if (g != grads.end()) buffers[i] = g->second;
@@ -160,7 +167,13 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       }
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         const Edge& in = node->inputs[i];
-        if (!buffers[i].defined() || !in.grad_fn) continue;
+        if (!buffers[i].defined()) continue;
+        if (in.leaf) {  // the same leaf twice in one op: the second buffer adds to the first
+          if (!in.leaf->grad) in.leaf->grad = buffers[i].impl_ptr();
+          else if (in.leaf->grad != buffers[i].impl_ptr()) accumulate(Tensor(in.leaf->grad), buffers[i]);
+          continue;
+        }
+        if (!in.grad_fn) continue;
         auto [slot, inserted] = grads.try_emplace(in.grad_fn.get(), buffers[i]);
         if (!inserted && slot->second.impl() != buffers[i].impl()) accumulate(slot->second, buffers[i]);
       }

@@ -2,7 +2,8 @@
 // (core/gemm.h). Operands are read where they lie: a transposed view becomes a trans
 // flag with its leading dimension, uniformly strided batch dims one strided batch.
 // Only a layout gemm cannot express (e.g. a permuted batch) is copied first.
-// Backward accumulates straight into the gradient buffers with beta = 1.
+// Backward writes a gradient with beta = 0 when it is the input's first (Grads::for_product),
+// else accumulates into it with beta = 1.
 #include <algorithm>
 #include <optional>
 
@@ -95,25 +96,27 @@ void matmul_forward(float* y, const Operand& a, const Operand& b) {
          batch);
 }
 
-// da: (batch,M,K) += dy @ b^T; db: (batch,K,N), or (K,N) summed over the batch, += a^T @ dy.
-// dy: (batch,M,N). Either gradient may be null (not wanted).
-void matmul_backward(float* da, float* db, const float* dy, const Operand& a, const Operand& b) {
+// da: (batch,M,K) = beta_a * da + dy @ b^T; db: (batch,K,N), or (K,N) summed over the
+// batch, = beta_b * db + a^T @ dy. dy: (batch,M,N). Either gradient may be null (not wanted).
+void matmul_backward(float* da, float beta_a, float* db, float beta_b, const float* dy, const Operand& a,
+                     const Operand& b) {
   const int64_t M = a.rows, K = a.cols, N = b.cols, batch = a.batch;
   const bool shared_b = b.batch == 1 && batch > 1;
   if (da != nullptr) {
     if (shared_b)
-      gemm(false, !b.trans, batch * M, K, N, 1.0f, dy, N, 0, b.data, b.ld, 0, 1.0f, da, K, 0);
+      gemm(false, !b.trans, batch * M, K, N, 1.0f, dy, N, 0, b.data, b.ld, 0, beta_a, da, K, 0);
     else
-      gemm(false, !b.trans, M, K, N, 1.0f, dy, N, M * N, b.data, b.ld, b.stride, 1.0f, da, K, M * K, batch);
+      gemm(false, !b.trans, M, K, N, 1.0f, dy, N, M * N, b.data, b.ld, b.stride, beta_a, da, K, M * K, batch);
   }
   if (db != nullptr) {
     if (!shared_b)
-      gemm(!a.trans, false, K, N, M, 1.0f, a.data, a.ld, a.stride, dy, N, M * N, 1.0f, db, N, K * N, batch);
+      gemm(!a.trans, false, K, N, M, 1.0f, a.data, a.ld, a.stride, dy, N, M * N, beta_b, db, N, K * N, batch);
     else if (foldable(a))
-      gemm(true, false, K, N, batch * M, 1.0f, a.data, a.ld, 0, dy, N, 0, 1.0f, db, N, 0);
+      gemm(true, false, K, N, batch * M, 1.0f, a.data, a.ld, 0, dy, N, 0, beta_b, db, N, 0);
     else
       for (int64_t i = 0; i < batch; ++i)
-        gemm(!a.trans, false, K, N, M, 1.0f, a.data + i * a.stride, a.ld, 0, dy + i * M * N, N, 0, 1.0f, db, N, 0);
+        gemm(!a.trans, false, K, N, M, 1.0f, a.data + i * a.stride, a.ld, 0, dy + i * M * N, N, 0,
+             i == 0 ? beta_b : 1.0f, db, N, 0);
   }
 }
 
@@ -158,14 +161,18 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
       kernels::linear_output_backward(nullptr, dz16, dbias, dy.data(), static_cast<const float*>(nullptr), R, out);
     if (dx || dw) {
       const Bf16Operand DY{.rounded = dz16};
-      if (dx) {  // (R,in) += dy @ w
+      float beta = 1.0f;
+      if (dx) {  // (R,in) (+)= dy @ w
         const Tensor w16 = bf16_weight(w);
-        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, 1.0f,
-                      g.at(0).data(), in, 0);
+        float* dxb = g.for_product(0, beta).data();
+        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, beta,
+                      dxb, in, 0);
       }
-      if (dw)  // (out,in) += dy^T @ x
-        gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, 1.0f,
-                      g.at(1).data(), in, 0);
+      if (dw) {  // (out,in) (+)= dy^T @ x
+        float* dwb = g.for_product(1, beta).data();
+        gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, beta,
+                      dwb, in, 0);
+      }
     }
   });
 }
@@ -222,9 +229,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   matmul_forward(y.data(), A, B);
   return autograd::record("matmul", y, {a, b}, [a, b, A, B](const Tensor& dy_in, Grads& g) {
     const Tensor dy = dy_in.detach().contiguous();
-    float* da = g.wants(0) ? g.at(0).data() : nullptr;
-    float* db = g.wants(1) ? g.at(1).data() : nullptr;
-    matmul_backward(da, db, dy.data(), A, B);
+    float beta_a = 1.0f, beta_b = 1.0f;
+    float* da = g.wants(0) ? g.for_product(0, beta_a).data() : nullptr;
+    float* db = g.wants(1) ? g.for_product(1, beta_b).data() : nullptr;
+    matmul_backward(da, beta_a, db, beta_b, dy.data(), A, B);
   });
 }
 
@@ -282,10 +290,15 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
     } else if (dbias) {
       kernels::linear_bias_backward(dbias, dy.data(), R, out);
     }
-    if (g.wants(0))  // dx: (R,in) += dy @ w
-      gemm(false, W.trans, R, in, out, 1.0f, dy.data(), out, 0, W.data, W.ld, 0, 1.0f, g.at(0).data(), in, 0);
-    if (g.wants(1))  // dw: (out,in) += dy^T @ x
-      gemm(true, X.trans, out, in, R, 1.0f, dy.data(), out, 0, X.data, X.ld, 0, 1.0f, g.at(1).data(), in, 0);
+    float beta = 1.0f;
+    if (g.wants(0)) {  // dx: (R,in) (+)= dy @ w
+      float* dx = g.for_product(0, beta).data();
+      gemm(false, W.trans, R, in, out, 1.0f, dy.data(), out, 0, W.data, W.ld, 0, beta, dx, in, 0);
+    }
+    if (g.wants(1)) {  // dw: (out,in) (+)= dy^T @ x
+      float* dw = g.for_product(1, beta).data();
+      gemm(true, X.trans, out, in, R, 1.0f, dy.data(), out, 0, X.data, X.ld, 0, beta, dw, in, 0);
+    }
   });
 }
 

@@ -31,7 +31,49 @@ Tensor weighted_sum(const Tensor& x1, const Tensor& x2, float a, float b) {
   });
 }
 
+// z = x1*a + x2*b whose backward writes like a product (Grads::for_product): g = beta*g +
+// a*dy, reading g only when beta is 1; records each beta it was given in `betas`.
+Tensor product_sum(const Tensor& x1, const Tensor& x2, float a, float b, std::vector<float>* betas) {
+  Tensor y = Tensor::empty_like(x1);
+  for (int64_t i = 0; i < x1.numel(); ++i) y.data()[i] = a * x1.data()[i] + b * x2.data()[i];
+  return autograd::record("product_sum", y, {x1, x2}, [a, b, betas](const Tensor& dy, Grads& g) {
+    for (size_t k = 0; k < 2; ++k) {
+      if (!g.wants(k)) continue;
+      float beta = -1;
+      float* out = g.for_product(k, beta).data();
+      betas->push_back(beta);
+      for (int64_t i = 0; i < dy.numel(); ++i)
+        out[i] = (k == 0 ? a : b) * dy.data()[i] + (beta == 0.0f ? 0.0f : beta * out[i]);
+    }
+  });
+}
+
 }  // namespace
+
+TEST(Autograd, AProductOverwritesAFirstGradientAndAccumulatesIntoLaterOnes) {
+  std::vector<float> betas;
+  Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad();
+  Tensor h = scale(x, 2);
+  Tensor none = Tensor::zeros({2});
+  Tensor y = weighted_sum(product_sum(h, none, 3, 0, &betas), product_sum(h, none, 5, 0, &betas), 1, 1);
+  y.backward(Tensor::from_vector({1, 10}, {2}));
+  EXPECT_EQ(betas, (std::vector<float>{0, 1}));  // h's gradient: written, then added to
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{16, 160}));
+
+  betas.clear();
+  Tensor leaf = Tensor::from_vector({1}, {1}).set_requires_grad();
+  product_sum(leaf, none.slice(0, 0, 1), 3, 0, &betas).backward();
+  product_sum(leaf, none.slice(0, 0, 1), 4, 0, &betas).backward();
+  EXPECT_EQ(betas, (std::vector<float>{0, 1}));  // a leaf's first gradient, then its existing one
+  EXPECT_EQ(leaf.grad().item(), 7);
+}
+
+TEST(Autograd, LeafUsedTwiceInOneProductGetsBothGradients) {
+  std::vector<float> betas;
+  Tensor x = Tensor::from_vector({2}, {1}).set_requires_grad();
+  product_sum(x, x, 3, 4, &betas).backward();
+  EXPECT_EQ(x.grad().item(), 7);
+}
 
 TEST(Autograd, ChainRuleThroughTwoOps) {
   Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad();
