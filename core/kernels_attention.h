@@ -24,7 +24,8 @@ struct AttentionShape {
   int64_t B, H, T, S, Dh;  // T queries, S keys/values per (b,h), Dh per head
   // Products (q k^T, p v and backward's) on bf16-rounded operands with fp32 accumulation
   // (AVX512-BF16); softmax, masks and dropout stay fp32. Ignored without AVX512-BF16 and
-  // below 64 queries or keys, where rounding and packing the operands costs more than it saves.
+  // below 64 queries or keys (16 for bf16 operands), where rounding and packing the operands
+  // costs more than it saves.
   bool bf16 = false;
 };
 // Element strides of a (B,H,L,Dh) operand over b, h and l (its last dim has stride 1).
