@@ -14,28 +14,27 @@ float normal(uint64_t seed, uint64_t stream, uint64_t i) {
 }
 
 void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int64_t n) {
-  // Counters g0 .. g0 + groups - 1 cover the elements; the first `skip` words of the first
-  // counter belong to elements before i0.
+  // Counters g0 .. cover the elements; the first `skip` words of the first counter belong
+  // to elements before i0. Each chunk's words go to w in element order, then to u.
   constexpr int64_t kChunk = 64;  // counters per vectorised loop
   const uint64_t g0 = i0 / 4;
   const int64_t skip = int64_t(i0 % 4), groups = (skip + n + 3) / 4;
   const uint32_t s0 = uint32_t(stream), s1 = uint32_t(stream >> 32);
+  alignas(64) uint32_t w[4 * kChunk];
   for (int64_t c = 0; c < groups; c += kChunk) {
     const int64_t m = std::min(kChunk, groups - c);
-    alignas(64) uint32_t w[4][kChunk];
 #pragma omp simd
     for (int64_t g = 0; g < m; ++g) {
       const uint64_t counter = g0 + uint64_t(c + g);
       uint32_t c0 = uint32_t(counter), c1 = uint32_t(counter >> 32), c2 = s0, c3 = s1;
       philox4x32_unrolled(seed, c0, c1, c2, c3);
-      w[0][g] = c0, w[1][g] = c1, w[2][g] = c2, w[3][g] = c3;
+      w[4 * g] = c0, w[4 * g + 1] = c1, w[4 * g + 2] = c2, w[4 * g + 3] = c3;
     }
-    const int64_t first = 4 * c - skip;  // element of word 0 of this chunk's first counter
-    for (int64_t g = 0; g < m; ++g)
-      for (int e = 0; e < 4; ++e) {
-        const int64_t j = first + 4 * g + e;
-        if (j >= 0 && j < n) u[j] = word_uniform(w[e][g]);
-      }
+    // word k of this chunk is element first + k
+    const int64_t first = 4 * c - skip, j0 = std::max<int64_t>(0, first), j1 = std::min(n, first + 4 * m);
+    const uint32_t* words = w + (j0 - first);
+#pragma omp simd
+    for (int64_t j = j0; j < j1; ++j) u[j] = word_uniform(words[j - j0]);
   }
 }
 
