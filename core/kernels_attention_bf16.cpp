@@ -114,17 +114,27 @@ void pairs_over_rows(bf* dst, int64_t Cp, const In* x, int64_t ls, int64_t L, in
 }
 
 // x^T as a pair-interleaved operand over C (x: L rows of stride ls, C used): pair row t holds
-// (x(l, 2t), x(l, 2t+1)) for every l, Lp pairs per row; rows L..Lp and an odd last column
-// zero. tmp: L * round2(C) bf16 of scratch.
+// (x(l, 2t), x(l, 2t+1)) for every l, Lp (a multiple of 16) pairs per row; rows L..Lp and
+// an odd last column zero. Pairs are gathered 16 rows at a time straight from bf16 rows
+// of even C and stride, else from a rounded copy in tmp (L * round2(C) bf16 of scratch).
 template <typename In>
 void pairs_over_cols(bf* dst, int64_t Lp, const In* x, int64_t ls, int64_t L, int64_t C, bf* tmp) {
   const int64_t C2 = round2(C);
-  rows_bf16(tmp, C2, C2, x, ls, L, C, 1.0f);
-  const uint32_t* src = reinterpret_cast<const uint32_t*>(tmp);
-  uint32_t* out = reinterpret_cast<uint32_t*>(dst);
-  for (int64_t t = 0; t < C2 / 2; ++t) {
-    for (int64_t l = 0; l < L; ++l) out[t * Lp + l] = src[l * (C2 / 2) + t];
-    std::fill(out + t * Lp + L, out + (t + 1) * Lp, 0u);
+  const void* src = tmp;
+  int64_t lds = C2 / 2;  // pairs per source row
+  if constexpr (std::is_same_v<In, bf16>) {
+    if (C % 2 == 0 && ls % 2 == 0 && reinterpret_cast<uintptr_t>(x) % 4 == 0) src = x, lds = ls / 2;
+  }
+  if (src == tmp) rows_bf16(tmp, C2, C2, x, ls, L, C, 1.0f);
+  const int32_t* pairs = static_cast<const int32_t*>(src);
+  for (int64_t l0 = 0; l0 < Lp; l0 += 16) {
+    const __mmask16 rows = first(L - l0);
+    const __m512i index = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(int32_t(l0)),
+                                                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                                             _mm512_set1_epi32(int32_t(lds)));
+    for (int64_t t = 0; t < C2 / 2; ++t)
+      _mm512_storeu_si512(dst + 2 * (t * Lp + l0),
+                          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, index, pairs + t, 4));
   }
 }
 
