@@ -29,8 +29,8 @@ const Tensor& Grads::at(size_t i) {
   return buffers_[i];
 }
 
-const Tensor& Grads::for_product(size_t i, float& beta) {
-  CHECK(i < inputs_.size(), "Grads::for_product({}): op has {} inputs", i, inputs_.size());
+const Tensor& Grads::for_write(size_t i, float& beta) {
+  CHECK(i < inputs_.size(), "Grads::for_write({}): op has {} inputs", i, inputs_.size());
   beta = buffers_[i].defined() ? 1.0f : 0.0f;
   if (!buffers_[i].defined()) buffers_[i] = Tensor::empty(inputs_[i].shape);
   return buffers_[i];

@@ -46,11 +46,11 @@ class Grads {
   // The gradient buffer of input i: contiguous f32 with input i's shape, zero the
   // first time it is asked for. Backward kernels accumulate into it (+=).
   const Tensor& at(size_t i);
-  // The gradient buffer of input i for a closure that writes all of it in one product:
-  // when input i has no gradient yet, a new buffer with undefined contents and beta = 0
-  // (the product must overwrite every element), else at(i) and beta = 1 (accumulate).
-  // Spares the zero fill and the product's reading back of zeros.
-  const Tensor& for_product(size_t i, float& beta);
+  // The gradient buffer of input i for a kernel that writes every element of it (a
+  // product's beta, or assign-or-add): when input i has no gradient yet, a new buffer with
+  // undefined contents and beta = 0 (overwrite each element), else at(i) and beta = 1
+  // (accumulate). Spares the zero fill and the reading back of zeros.
+  const Tensor& for_write(size_t i, float& beta);
   // Makes t (contiguous f32 of input i's shape) input i's gradient, when input i has no
   // gradient yet and the graph will not be run again (no retain_graph): a closure that
   // solely owns a saved tensor can then write the gradient over it instead of holding

@@ -2,7 +2,7 @@
 // (core/gemm.h). Operands are read where they lie: a transposed view becomes a trans
 // flag with its leading dimension, uniformly strided batch dims one strided batch.
 // Only a layout gemm cannot express (e.g. a permuted batch) is copied first.
-// Backward writes a gradient with beta = 0 when it is the input's first (Grads::for_product),
+// Backward writes a gradient with beta = 0 when it is the input's first (Grads::for_write),
 // else accumulates into it with beta = 1.
 #include <algorithm>
 #include <optional>
@@ -164,12 +164,12 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
       float beta = 1.0f;
       if (dx) {  // (R,in) (+)= dy @ w
         const Tensor w16 = bf16_weight(w);
-        float* dxb = g.for_product(0, beta).data();
+        float* dxb = g.for_write(0, beta).data();
         gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, beta,
                       dxb, in, 0);
       }
       if (dw) {  // (out,in) (+)= dy^T @ x
-        float* dwb = g.for_product(1, beta).data();
+        float* dwb = g.for_write(1, beta).data();
         gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, beta,
                       dwb, in, 0);
       }
@@ -230,8 +230,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   return autograd::record("matmul", y, {a, b}, [a, b, A, B](const Tensor& dy_in, Grads& g) {
     const Tensor dy = dy_in.detach().contiguous();
     float beta_a = 1.0f, beta_b = 1.0f;
-    float* da = g.wants(0) ? g.for_product(0, beta_a).data() : nullptr;
-    float* db = g.wants(1) ? g.for_product(1, beta_b).data() : nullptr;
+    float* da = g.wants(0) ? g.for_write(0, beta_a).data() : nullptr;
+    float* db = g.wants(1) ? g.for_write(1, beta_b).data() : nullptr;
     matmul_backward(da, beta_a, db, beta_b, dy.data(), A, B);
   });
 }
@@ -292,11 +292,11 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
     }
     float beta = 1.0f;
     if (g.wants(0)) {  // dx: (R,in) (+)= dy @ w
-      float* dx = g.for_product(0, beta).data();
+      float* dx = g.for_write(0, beta).data();
       gemm(false, W.trans, R, in, out, 1.0f, dy.data(), out, 0, W.data, W.ld, 0, beta, dx, in, 0);
     }
     if (g.wants(1)) {  // dw: (out,in) (+)= dy^T @ x
-      float* dw = g.for_product(1, beta).data();
+      float* dw = g.for_write(1, beta).data();
       gemm(true, X.trans, out, in, R, 1.0f, dy.data(), out, 0, X.data, X.ld, 0, beta, dw, in, 0);
     }
   });

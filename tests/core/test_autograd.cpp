@@ -31,7 +31,7 @@ Tensor weighted_sum(const Tensor& x1, const Tensor& x2, float a, float b) {
   });
 }
 
-// z = x1*a + x2*b whose backward writes like a product (Grads::for_product): g = beta*g +
+// z = x1*a + x2*b whose backward writes its gradients whole (Grads::for_write): g = beta*g +
 // a*dy, reading g only when beta is 1; records each beta it was given in `betas`.
 Tensor product_sum(const Tensor& x1, const Tensor& x2, float a, float b, std::vector<float>* betas) {
   Tensor y = Tensor::empty_like(x1);
@@ -40,7 +40,7 @@ Tensor product_sum(const Tensor& x1, const Tensor& x2, float a, float b, std::ve
     for (size_t k = 0; k < 2; ++k) {
       if (!g.wants(k)) continue;
       float beta = -1;
-      float* out = g.for_product(k, beta).data();
+      float* out = g.for_write(k, beta).data();
       betas->push_back(beta);
       for (int64_t i = 0; i < dy.numel(); ++i)
         out[i] = (k == 0 ? a : b) * dy.data()[i] + (beta == 0.0f ? 0.0f : beta * out[i]);
