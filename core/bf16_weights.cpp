@@ -28,10 +28,17 @@ struct Entry {
   bool tried[2] = {false, false};                   // packing attempted
 };
 
+// A concatenation of cached parts: the parts are held, so their addresses cannot be reused.
+struct Concat {
+  std::vector<Tensor> parts;
+  Tensor whole;
+};
+
 struct Cache {
   std::mutex mutex;
   int depth = 0;
   std::map<Key, Entry> entries;
+  std::map<std::vector<Key>, Concat> concats;
 };
 
 Cache& cache() {
@@ -101,7 +108,10 @@ Bf16WeightCache::Bf16WeightCache() {
 
 Bf16WeightCache::~Bf16WeightCache() {
   std::lock_guard<std::mutex> lock(cache().mutex);
-  if (--cache().depth == 0) cache().entries.clear();
+  if (--cache().depth == 0) {
+    cache().entries.clear();
+    cache().concats.clear();
+  }
 }
 
 int64_t Bf16WeightCache::size() {
@@ -122,6 +132,37 @@ Tensor bf16_weight(const Tensor& w) {
     }
   }
   return rounded(w);
+}
+
+Tensor cached_concat(const std::vector<Tensor>& parts) {
+  CHECK(!parts.empty(), "cached_concat: no parts");
+  std::vector<Key> key;
+  for (const Tensor& p : parts) {
+    CHECK(p.defined() && p.dtype() == DType::f32 && p.is_contiguous() && p.dim() >= 1 &&
+              Shape(p.shape().begin() + 1, p.shape().end()) ==
+                  Shape(parts[0].shape().begin() + 1, parts[0].shape().end()),
+          "cached_concat: parts must be contiguous f32 tensors alike but for dim 0, got {} and {}", p.str(),
+          parts[0].str());
+    key.push_back(Key{p.impl()->storage.get(), p.offset(), p.shape()});
+  }
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.depth == 0) return Tensor();
+  auto it = c.concats.find(key);
+  if (it == c.concats.end()) {
+    Shape shape = parts[0].shape();
+    shape[0] = 0;
+    for (const Tensor& p : parts) shape[0] += p.size(0);
+    Concat entry{{}, Tensor::empty(shape)};
+    float* out = entry.whole.data();
+    for (const Tensor& p : parts) {
+      std::copy(p.data(), p.data() + p.numel(), out);
+      out += p.numel();
+      entry.parts.push_back(p.detach());
+    }
+    it = c.concats.emplace(std::move(key), std::move(entry)).first;
+  }
+  return it->second.whole;
 }
 
 detail::PackedWeight* packed_weight(const Tensor& w, bool in_bf16, int64_t rows) {

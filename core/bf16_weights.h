@@ -17,6 +17,8 @@
 // inputs of products in training: callers share one copy of a tensor while any holds it.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace attend {
@@ -39,6 +41,12 @@ Tensor bf16_weight(const Tensor& w);
 // cross-attention keys and values of every decoder layer, relu and fc2) keep one copy.
 // x must not be written while a copy of it lives.
 Tensor bf16_activation(const Tensor& x);
+
+// While a cache lives: `parts` (contiguous f32 tensors of equal trailing dims: weights or
+// biases) concatenated along dim 0, made on first use and kept, so that a product by it
+// (packed_weight) packs it once too: decoding multiplies by q|k|v in one product. Null
+// when no cache lives. Not differentiable: for inputs that need no gradient.
+Tensor cached_concat(const std::vector<Tensor>& parts);
 
 namespace detail {
 struct PackedWeight;

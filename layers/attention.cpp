@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/bf16_weights.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -112,18 +113,19 @@ Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
   return x.permute({0, 2, 1, 3}).reshape({B, T, options_.d_model});
 }
 
-bool MultiHeadAttention::packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const {
-  return !cache && !probs &&
-         autograd::needs_grad({x, q_proj_.weight(), k_proj_.weight(), v_proj_.weight()});
-}
-
 Tensor MultiHeadAttention::project(const Tensor& x, std::initializer_list<const Linear*> projections) const {
   std::vector<Tensor> weights, biases;
   for (const Linear* p : projections) {
     weights.push_back(p->weight());
     if (p->bias().defined()) biases.push_back(p->bias());
   }
-  return linear(x, concat(weights, 0), biases.empty() ? Tensor() : concat(biases, 0));
+  std::vector<Tensor> inputs = weights;
+  inputs.insert(inputs.end(), biases.begin(), biases.end());
+  if (autograd::needs_grad(inputs) || autograd::needs_grad({x}))
+    return linear(x, concat(weights, 0), biases.empty() ? Tensor() : concat(biases, 0));
+  const Tensor w = cached_concat(weights);
+  if (!w.defined()) return Tensor();
+  return linear(x, w, biases.empty() ? Tensor() : cached_concat(biases));
 }
 
 Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding,
@@ -150,13 +152,19 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
                                           Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
-  if (packed_projections(x, cache, probs)) {
-    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
-    Tensor qkv = project(x, {&q_proj_, &k_proj_, &v_proj_});  // (B,T,3D)
+  const int64_t D = options_.d_model;
+  const Tensor qkv = probs ? Tensor() : project(x, {&q_proj_, &k_proj_, &v_proj_});  // (B,T,3D)
+  if (qkv.defined() && !cache) {
+    const float scale = 1.0f / std::sqrt(float(D / options_.heads));
     return out_proj_.forward(
         attention_qkv(qkv, options_.heads, key_padding, causal, scale, dropout_p(), options_.gen));
   }
-  Tensor q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
+  Tensor q, k, v;
+  if (qkv.defined()) {
+    q = qkv.slice(2, 0, D), k = qkv.slice(2, D, 2 * D), v = qkv.slice(2, 2 * D, 3 * D);
+  } else {
+    q = q_proj_.forward(x), k = k_proj_.forward(x), v = v_proj_.forward(x);
+  }
   if (cache) {  // heads-major (B,H,L,Dh), as the cache keeps them
     CHECK(cache->empty() || cache->k.size(0) == x.size(0), "self_attention: cache holds {} rows, input has {}",
           cache->k.size(0), x.size(0));
@@ -171,13 +179,15 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
                                            KVCache* cache, Tensor* probs) const {
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "cross_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
-  if (packed_projections(memory, cache, probs)) {
+  if (!cache && !probs) {
     CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
           "cross_attention: memory {} does not match input {}", memory.str(), x.str());
-    const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
-    Tensor kv = project(memory, {&k_proj_, &v_proj_});  // (B,S,2D)
-    return out_proj_.forward(attention_q_kv(q_proj_.forward(x), kv, options_.heads, key_padding, false, scale,
-                                            dropout_p(), options_.gen));
+    const Tensor kv = project(memory, {&k_proj_, &v_proj_});  // (B,S,2D)
+    if (kv.defined()) {
+      const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
+      return out_proj_.forward(attention_q_kv(q_proj_.forward(x), kv, options_.heads, key_padding, false, scale,
+                                              dropout_p(), options_.gen));
+    }
   }
   Tensor k, v;
   if (cache && !cache->empty()) {

@@ -82,10 +82,11 @@ class MultiHeadAttention : public Module {
  private:
   Tensor split_heads(const Tensor& x) const;  // (B,T,D) -> (B,H,T,Dh)
   Tensor merge_heads(const Tensor& x) const;  // (B,H,T,Dh) -> (B,T,D)
-  // Training (gradients wanted, no probabilities, no cache) projects q, k and v with one
-  // product: the weights concatenated in the forward (the concat's backward splits their
-  // gradient), the result packed for attention_qkv / attention_q_kv. Names are unchanged.
-  bool packed_projections(const Tensor& x, const KVCache* cache, const Tensor* probs) const;
+  // x through several projections (q|k|v, k|v) in one product, the results side by side:
+  // in training the weights are concatenated in the forward (the concat's backward splits
+  // their gradient); without gradients under a Bf16WeightCache (decoding) the
+  // concatenation is made and packed once (cached_concat). Undefined otherwise (then one
+  // product per projection). Parameter names are unchanged.
   Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections) const;
   float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
 

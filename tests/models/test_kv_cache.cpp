@@ -1,14 +1,18 @@
 // KVCache: appending writes new positions in place into stores whose capacity doubles,
 // giving exactly the keys/values concatenation gives; reorder keeps the room; with
 // gradients wanted it concatenates. Decoding past the first growths of the caches (16,
-// 32 positions) gives the full forward's log-probs, and in-place beam reorders of grown
-// caches give what copying every tensor gives.
+// 32 positions) gives the full forward's log-probs, also under a weight cache (q|k|v in
+// one product), and in-place beam reorders of grown caches give what copying every tensor
+// gives.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "common/tiny_model.h"
 #include "common/error_of.h"
+#include "core/bf16_weights.h"
+#include "core/gemm.h"
 #include "core/ops.h"
 #include "models/seq2seq.h"
 
@@ -139,6 +143,37 @@ TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
   }
   EXPECT_LE(worst, 1e-5f);
   EXPECT_EQ(state.layers[0].self_attn.capacity(), 64);
+}
+
+TEST(KVCache, DecodingUnderAWeightCacheProjectsQkvInOneProductAndEqualsTheFullForward) {
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/48), 3);
+  m.eval();
+  NoGradGuard no_grad;
+  const int64_t T = 20, V = 20;
+  std::vector<int64_t> tgt_ids;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) tgt_ids.push_back(t == 0 ? 2 : 4 + (5 * t + 3 * b) % 16);
+  const Tensor src = Tensor::from_ids64({5, 6, 7, 8, 3, 9, 10, 3, 0, 0}, {B, 5});
+  const Tensor tgt = Tensor::from_ids64(tgt_ids, {B, T});
+  const std::vector<float> full = log_softmax(m.forward(src, tgt)).to_vector();
+  int64_t products[2];  // per decoding step, without and with the weight cache
+  for (int cached = 0; cached < 2; ++cached) {
+    std::optional<Bf16WeightCache> weights;
+    if (cached) weights.emplace();
+    DecoderState state = m.encode(src);
+    float worst = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t before = gemm_call_count();
+      std::vector<float> step = m.decode_step(state, tgt.slice(1, t, t + 1).reshape({B})).to_vector();
+      products[cached] = gemm_call_count() - before;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t v = 0; v < V; ++v)
+          worst = std::max(worst, std::fabs(step[size_t(b * V + v)] - full[size_t((b * T + t) * V + v)]));
+    }
+    EXPECT_LE(worst, 1e-5f) << (cached ? "with" : "without") << " the weight cache";
+  }
+  // two decoder layers: q, k and v of each self-attention in one product instead of three
+  EXPECT_EQ(products[1], products[0] - 2 * 2);
 }
 
 TEST(KVCache, InPlaceBeamReordersOfGrownCachesEqualCopyingEveryTensor) {

@@ -62,3 +62,25 @@ TEST(Bf16Weights, NonContiguousInputIsAnError) {
     EXPECT_NE(std::string(e.what()).find("need a contiguous f32 tensor"), std::string::npos) << e.what();
   }
 }
+
+TEST(Bf16Weights, CachedConcatIsMadeOnceWhileACacheLivesAndNullWithout) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}), b = Tensor::from_vector({5, 6}, {1, 2});
+  EXPECT_FALSE(cached_concat({a, b}).defined());
+  Bf16WeightCache cache;
+  Tensor ab = cached_concat({a, b});
+  EXPECT_EQ(ab.shape(), Shape({3, 2}));
+  EXPECT_EQ(ab.to_vector(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(cached_concat({a, b}).shares_storage(ab));  // the same tensor again
+  EXPECT_FALSE(cached_concat({b, a}).shares_storage(ab));  // another order is another concatenation
+  EXPECT_EQ(cached_concat({b, a}).to_vector(), (std::vector<float>{5, 6, 1, 2, 3, 4}));
+}
+
+TEST(Bf16Weights, CachedConcatOfUnlikePartsNamesThem) {
+  Bf16WeightCache cache;
+  try {
+    cached_concat({Tensor::zeros({2, 3}), Tensor::zeros({2, 4})});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("f32[2, 4] and f32[2, 3]"), std::string::npos) << e.what();
+  }
+}
