@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <optional>
 
 #include "common/tiny_model.h"
 #include "common/error_of.h"
@@ -119,10 +118,15 @@ TEST(KVCache, AppendOfAnotherHeadLayoutNamesBothShapes) {
   EXPECT_NE(mismatch.find("must be (B,H,T,Dh)"), std::string::npos) << mismatch;
 }
 
-TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
-  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/48), 3);
-  m.eval();
-  const int64_t T = 40, V = 20;
+namespace {
+
+constexpr int64_t V = 20;
+
+// Decodes a fixed batch of B targets of length T step by step with the cache and returns
+// the largest difference from the full forward's log-probs; products: the gemm calls of
+// the last step.
+float decoding_against_full_forward(const Seq2Seq& m, int64_t T, int64_t* products = nullptr,
+                                    DecoderState* final_state = nullptr) {
   std::vector<int64_t> tgt_ids;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t) tgt_ids.push_back(t == 0 ? 2 : 4 + (7 * t + 3 * b) % 16);
@@ -136,44 +140,39 @@ TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
   DecoderState state = m.encode(src);
   float worst = 0;
   for (int64_t t = 0; t < T; ++t) {
+    const int64_t before = gemm_call_count();
     std::vector<float> step = m.decode_step(state, tgt.slice(1, t, t + 1).reshape({B})).to_vector();
+    if (products) *products = gemm_call_count() - before;
     for (int64_t b = 0; b < B; ++b)
       for (int64_t v = 0; v < V; ++v)
         worst = std::max(worst, std::fabs(step[size_t(b * V + v)] - full[size_t((b * T + t) * V + v)]));
   }
-  EXPECT_LE(worst, 1e-5f);
+  if (final_state) *final_state = std::move(state);
+  return worst;
+}
+
+}  // namespace
+
+TEST(KVCache, DecodingPastTheCacheGrowthEqualsTheFullForward) {
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/V, /*max_positions=*/48), 3);
+  m.eval();
+  DecoderState state;
+  EXPECT_LE(decoding_against_full_forward(m, 40, nullptr, &state), 1e-5f);
   EXPECT_EQ(state.layers[0].self_attn.capacity(), 64);
 }
 
 TEST(KVCache, DecodingUnderAWeightCacheProjectsQkvInOneProductAndEqualsTheFullForward) {
-  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/48), 3);
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/V, /*max_positions=*/48), 3);
   m.eval();
   NoGradGuard no_grad;
-  const int64_t T = 20, V = 20;
-  std::vector<int64_t> tgt_ids;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) tgt_ids.push_back(t == 0 ? 2 : 4 + (5 * t + 3 * b) % 16);
-  const Tensor src = Tensor::from_ids64({5, 6, 7, 8, 3, 9, 10, 3, 0, 0}, {B, 5});
-  const Tensor tgt = Tensor::from_ids64(tgt_ids, {B, T});
-  const std::vector<float> full = log_softmax(m.forward(src, tgt)).to_vector();
-  int64_t products[2];  // per decoding step, without and with the weight cache
-  for (int cached = 0; cached < 2; ++cached) {
-    std::optional<Bf16WeightCache> weights;
-    if (cached) weights.emplace();
-    DecoderState state = m.encode(src);
-    float worst = 0;
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t before = gemm_call_count();
-      std::vector<float> step = m.decode_step(state, tgt.slice(1, t, t + 1).reshape({B})).to_vector();
-      products[cached] = gemm_call_count() - before;
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t v = 0; v < V; ++v)
-          worst = std::max(worst, std::fabs(step[size_t(b * V + v)] - full[size_t((b * T + t) * V + v)]));
-    }
-    EXPECT_LE(worst, 1e-5f) << (cached ? "with" : "without") << " the weight cache";
+  int64_t plain = 0, cached = 0;  // products per decoding step
+  EXPECT_LE(decoding_against_full_forward(m, 20, &plain), 1e-5f);
+  {
+    Bf16WeightCache weights;
+    EXPECT_LE(decoding_against_full_forward(m, 20, &cached), 1e-5f);
   }
   // two decoder layers: q, k and v of each self-attention in one product instead of three
-  EXPECT_EQ(products[1], products[0] - 2 * 2);
+  EXPECT_EQ(cached, plain - 2 * 2);
 }
 
 TEST(KVCache, InPlaceBeamReordersOfGrownCachesEqualCopyingEveryTensor) {
