@@ -184,14 +184,15 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
                        2.0 * double(M) * double(N) * double(K) * double(batch));
 }
 
-bool detail::gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc) {
+bool detail::gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C,
+                         int64_t ldc) {
   int64_t N = 0, K = 0;
   detail::packed_weight_size(w, N, K);
   if (M == 0) return true;
   SingleThreadScope single(M * N * K < kSingleThreadWork);
   const bool profiling = profile::enabled();
   const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  if (!detail::gemm_onednn_packed(w, M, A, lda, beta, C, ldc)) return false;
+  if (!detail::gemm_onednn_packed(w, M, A, lda, bias, C, ldc)) return false;
   g_calls.fetch_add(1, std::memory_order_relaxed);
   if (profiling)
     profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),

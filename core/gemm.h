@@ -56,10 +56,12 @@ int64_t onednn_cached_primitives();
 struct PackedWeight;
 std::shared_ptr<PackedWeight> pack_weight(const void* w, bool bf16, int64_t N, int64_t K, int64_t M);
 // C: (M,N) = A: (M,K) row-major with leading dimension lda (f32, or bf16 when the weight
-// is) @ w^T + beta * C. Counted and profiled like gemm(). Returns false, C untouched,
-// when oneDNN has only its reference kernel for this M (use the plain weight then).
-bool gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc);
-bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc);
+// is) @ w^T, plus bias: (N) on every row when not null (in the product's epilogue).
+// Counted and profiled like gemm(). Returns false, C untouched, when oneDNN has only its
+// reference kernel for this M (use the plain weight then).
+bool gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C, int64_t ldc);
+bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C,
+                        int64_t ldc);
 void packed_weight_size(const PackedWeight& w, int64_t& N, int64_t& K);
 // Passes a thread count on to OpenBLAS now if it is loaded, else when it loads.
 void openblas_set_threads(int n);

@@ -193,7 +193,7 @@ struct PackedWeight {
   dnnl::memory::desc desc;  // the layout oneDNN chose
   dnnl::memory memory;      // the packed copy
   std::mutex mutex;
-  std::map<std::tuple<int64_t, int64_t, int64_t, uint32_t, int>, std::shared_ptr<dnnl::matmul>> prims;  // M, lda, ldc, beta, threads
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool, int>, std::shared_ptr<dnnl::matmul>> prims;  // M, lda, ldc, bias, threads
 };
 
 namespace {
@@ -202,20 +202,17 @@ dnnl::memory::desc plain_weight_desc(int64_t N, int64_t K, bool bf16) {  // w: (
   return dnnl::memory::desc(dims{K, N}, bf16 ? dt::bf16 : dt::f32, dims{1, K});
 }
 
+dnnl::memory::desc bias_desc(int64_t N) { return dnnl::memory::desc(dims{1, N}, dt::f32, dims{N, 1}); }
+
 // A matmul of M rows against the packed layout, or null when oneDNN has only its
 // reference kernel for it (then the plain weight is used).
-std::shared_ptr<dnnl::matmul> packed_matmul(const PackedWeight& w, int64_t M, int64_t lda, int64_t ldc, float beta) {
+std::shared_ptr<dnnl::matmul> packed_matmul(const PackedWeight& w, int64_t M, int64_t lda, int64_t ldc, bool bias) {
   const dt in = w.bf16 ? dt::bf16 : dt::f32;
   dnnl::memory::desc a(dims{M, w.K}, in, dims{lda, 1});
   dnnl::memory::desc c(dims{M, w.N}, dt::f32, dims{ldc, 1});
-  dnnl::primitive_attr attr;
-  if (beta != 0.0f) {
-    dnnl::post_ops ops;
-    ops.append_sum(beta);
-    attr.set_post_ops(ops);
-  }
   try {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, w.desc, c), attr, cache().engine());
+    dnnl::matmul::primitive_desc pd(bias ? dnnl::matmul::desc(a, w.desc, bias_desc(w.N), c) : dnnl::matmul::desc(a, w.desc, c),
+                                    cache().engine());
     if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
     return std::make_shared<dnnl::matmul>(pd);
   } catch (const dnnl::error&) {
@@ -248,15 +245,14 @@ std::shared_ptr<PackedWeight> pack_weight(const void* w, bool bf16, int64_t N, i
 
 void packed_weight_size(const PackedWeight& w, int64_t& N, int64_t& K) { N = w.N, K = w.K; }
 
-bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, float beta, float* C, int64_t ldc) {
-  uint32_t beta_bits;
-  std::memcpy(&beta_bits, &beta, sizeof(float));
-  const auto key = std::make_tuple(M, lda, ldc, beta_bits, omp_get_max_threads());
+bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C,
+                        int64_t ldc) {
+  const auto key = std::make_tuple(M, lda, ldc, bias != nullptr, omp_get_max_threads());
   std::shared_ptr<dnnl::matmul> prim;
   {
     std::lock_guard<std::mutex> lock(w.mutex);
     auto it = w.prims.find(key);
-    if (it == w.prims.end()) it = w.prims.emplace(key, packed_matmul(w, M, lda, ldc, beta)).first;
+    if (it == w.prims.end()) it = w.prims.emplace(key, packed_matmul(w, M, lda, ldc, bias != nullptr)).first;
     prim = it->second;
   }
   if (!prim) return false;
@@ -264,7 +260,12 @@ bool gemm_onednn_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, 
   dnnl::memory a_mem(dnnl::memory::desc(dims{M, w.K}, in, dims{lda, 1}), cache().engine(), const_cast<void*>(A));
   dnnl::memory c_mem(dnnl::memory::desc(dims{M, w.N}, dt::f32, dims{ldc, 1}), cache().engine(), C);
   thread_local dnnl::stream stream(cache().engine());
-  prim->execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_DST, c_mem}});
+  if (bias) {
+    dnnl::memory b_mem(bias_desc(w.N), cache().engine(), const_cast<float*>(bias));
+    prim->execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_BIAS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  } else {
+    prim->execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_DST, c_mem}});
+  }
   stream.wait();
   return true;
 }

@@ -187,15 +187,14 @@ Tensor linear_packed(const Tensor& x, const Operand& X, const Tensor& w, const T
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  const bool has_bias = bias.defined();
-  if (has_bias) kernels::linear_bias_forward(y.data(), bias.data(), R, out);
+  const float* b = bias.defined() ? bias.data() : nullptr;
   bool done;
   if (bf16) {
     Tensor x16 = Tensor::empty({R, in}, DType::bf16);
     convert_to_bf16(x16.data_as<attend::bf16>(), X.data, R, in, X.ld);
-    done = detail::gemm_packed(*packed, R, x16.data_as<attend::bf16>(), in, has_bias ? 1.0f : 0.0f, y.data(), out);
+    done = detail::gemm_packed(*packed, R, x16.data_as<attend::bf16>(), in, b, y.data(), out);
   } else {
-    done = detail::gemm_packed(*packed, R, X.data, X.ld, has_bias ? 1.0f : 0.0f, y.data(), out);
+    done = detail::gemm_packed(*packed, R, X.data, X.ld, b, y.data(), out);
   }
   return done ? y : Tensor();
 }

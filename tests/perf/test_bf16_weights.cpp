@@ -4,7 +4,10 @@
 
 #include <cmath>
 
+#include "common/expect.h"
+#include "common/gradcheck.h"
 #include "core/bf16_weights.h"
+#include "core/gemm.h"
 #include "core/gemm_bf16.h"
 #include "core/ops.h"
 
@@ -82,5 +85,29 @@ TEST(Bf16Weights, CachedConcatOfUnlikePartsNamesThem) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("f32[2, 4] and f32[2, 3]"), std::string::npos) << e.what();
+  }
+}
+
+// Under a cache, linear() without gradients multiplies by the weight packed for oneDNN and
+// adds the bias in the product's epilogue: the plain product's values, relu included.
+TEST(Bf16Weights, PackedWeightWithBiasGivesThePlainProduct) {
+  const int64_t M = 5, K = 64, N = 48;
+  Tensor x = test::random_tensor({M, K}, -1, 1, 1), w = test::random_tensor({N, K}, -1, 1, 2);
+  Tensor b = test::random_tensor({N}, -1, 1, 3);
+  for (GemmPrecision precision : {GemmPrecision::fp32, GemmPrecision::bf16}) {
+    GemmPrecisionScope scope(precision);
+    NoGradGuard no_grad;
+    const std::vector<float> plain = linear(x, w, b).to_vector(), plain_relu = linear_relu(x, w, b).to_vector();
+    Bf16WeightCache cache;
+    // the packed product runs (oneDNN has a kernel for these sizes), bias in its epilogue
+    detail::PackedWeight* packed = packed_weight(w, precision == GemmPrecision::bf16, M);
+    ASSERT_NE(packed, nullptr);
+    if (precision == GemmPrecision::fp32) {
+      std::vector<float> y(size_t(M * N));
+      ASSERT_TRUE(detail::gemm_packed(*packed, M, x.data(), K, b.data(), y.data(), N));
+      test::expect_near(y, plain, 1e-5f);
+    }
+    test::expect_near(linear(x, w, b).to_vector(), plain, 1e-5f);
+    test::expect_near(linear_relu(x, w, b).to_vector(), plain_relu, 1e-5f);
   }
 }
