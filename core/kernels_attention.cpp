@@ -116,9 +116,10 @@ bool run_parallel(const AttentionShape& sh) { return sh.B * sh.H > 1 && sh.B * s
 // and v, which cost as much as the few products they would serve.
 constexpr int64_t kDirectMaxRows = 2;
 
-template <typename In>
+template <typename Q, typename KV>
 bool use_bf16(const AttentionShape& sh) {
-  const int64_t min_length = std::is_same_v<In, bf16> ? kBf16MinLengthRounded : kBf16MinLength;
+  const bool rounded = std::is_same_v<Q, bf16> && std::is_same_v<KV, bf16>;
+  const int64_t min_length = rounded ? kBf16MinLengthRounded : kBf16MinLength;
   return kHaveBf16 && sh.bf16 && sh.T > kDirectMaxRows && std::min(sh.T, sh.S) >= min_length;
 }
 
@@ -131,71 +132,82 @@ inline float lane_sum(v16 t) {
   return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
+// 16 stored values as floats: fp32 as they are, bf16 widened (the bits moved up by 16).
+inline v16 load16(const float* p) { return *reinterpret_cast<const v16*>(p); }
+inline v16 load16(const bf16* p) {
+  typedef uint16_t u16x16 __attribute__((vector_size(32), aligned(2), may_alias));
+  typedef uint32_t u32x16 __attribute__((vector_size(64)));
+  return reinterpret_cast<v16>(__builtin_convertvector(*reinterpret_cast<const u16x16*>(p), u32x16) << 16);
+}
+
 // One query against S keys with Dh = 16*NV, q and the weighted sum held in registers (a
-// decoding step; the generic loops below keep them in memory). s: (S) <- scale q.k_j
-template <int NV>
-void row_scores(float* s, const float* qi, float scale, const float* kh, int64_t ldk, int64_t S) {
+// decoding step; the generic loops below keep them in memory); keys and values fp32 or
+// bf16 (a bf16 decoding cache). s: (S) <- scale q.k_j
+template <int NV, typename KV>
+void row_scores(float* s, const float* qi, float scale, const KV* kh, int64_t ldk, int64_t S) {
   v16 q[NV];
-  for (int n = 0; n < NV; ++n) q[n] = *reinterpret_cast<const v16*>(qi + 16 * n) * scale;
+  for (int n = 0; n < NV; ++n) q[n] = load16(qi + 16 * n) * scale;
   for (int64_t j = 0; j < S; ++j) {
-    const float* kj = kh + j * ldk;
-    v16 t = q[0] * *reinterpret_cast<const v16*>(kj);
-    for (int n = 1; n < NV; ++n) t += q[n] * *reinterpret_cast<const v16*>(kj + 16 * n);
+    const KV* kj = kh + j * ldk;
+    v16 t = q[0] * load16(kj);
+    for (int n = 1; n < NV; ++n) t += q[n] * load16(kj + 16 * n);
     s[j] = lane_sum(t);
   }
 }
 
 // out: (Dh) <- inv * sum_j p[j] v_j
-template <int NV>
-void row_weighted_sum(float* out, const float* p, float inv, const float* vh, int64_t ldv, int64_t S) {
+template <int NV, typename KV>
+void row_weighted_sum(float* out, const float* p, float inv, const KV* vh, int64_t ldv, int64_t S) {
   v16 acc[NV];
   for (int n = 0; n < NV; ++n) acc[n] = v16{};
   for (int64_t j = 0; j < S; ++j) {
-    const float* vj = vh + j * ldv;
+    const KV* vj = vh + j * ldv;
     const float pj = p[j];
-    for (int n = 0; n < NV; ++n) acc[n] += pj * *reinterpret_cast<const v16*>(vj + 16 * n);
+    for (int n = 0; n < NV; ++n) acc[n] += pj * load16(vj + 16 * n);
   }
   for (int n = 0; n < NV; ++n) *reinterpret_cast<v16*>(out + 16 * n) = acc[n] * inv;
 }
 
-using RowScoresFn = void (*)(float*, const float*, float, const float*, int64_t, int64_t);
-using RowSumFn = void (*)(float*, const float*, float, const float*, int64_t, int64_t);
+template <typename KV> using RowScoresFn = void (*)(float*, const float*, float, const KV*, int64_t, int64_t);
+template <typename KV> using RowSumFn = void (*)(float*, const float*, float, const KV*, int64_t, int64_t);
+template <typename KV> using RowFns = std::pair<RowScoresFn<KV>, RowSumFn<KV>>;
 
 // The register versions for Dh = 16, 32, ..., 128; null for other head sizes.
-template <int NV> constexpr std::pair<RowScoresFn, RowSumFn> row_fns() { return {row_scores<NV>, row_weighted_sum<NV>}; }
-std::pair<RowScoresFn, RowSumFn> direct_row_fns(int64_t Dh) {
-  static constexpr std::pair<RowScoresFn, RowSumFn> fns[8] = {row_fns<1>(), row_fns<2>(), row_fns<3>(), row_fns<4>(),
-                                                               row_fns<5>(), row_fns<6>(), row_fns<7>(), row_fns<8>()};
+template <int NV, typename KV> constexpr RowFns<KV> row_fns() { return {row_scores<NV, KV>, row_weighted_sum<NV, KV>}; }
+template <typename KV>
+RowFns<KV> direct_row_fns(int64_t Dh) {
+  static constexpr RowFns<KV> fns[8] = {row_fns<1, KV>(), row_fns<2, KV>(), row_fns<3, KV>(), row_fns<4, KV>(),
+                                        row_fns<5, KV>(), row_fns<6, KV>(), row_fns<7, KV>(), row_fns<8, KV>()};
   if (Dh % 16 != 0 || Dh < 16 || Dh > 128) return {nullptr, nullptr};
   return fns[Dh / 16 - 1];
 }
 
 // forward_head for few queries: dot products and sums straight over the rows of k and v
-// (held in registers for fp32 operands).
-template <typename In>
-void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q,
-                         HeadStrides qs, const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
+// (in registers for an fp32 q).
+template <typename Q, typename KV>
+void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const Q* q,
+                         HeadStrides qs, const KV* k, HeadStrides ks, const KV* v, HeadStrides vs, float scale,
                          const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh;
   float* qrow = scratch(size_t(2 * Dh + 2 * S));
   float* acc = qrow + Dh;
   float* s = acc + Dh;
   float* zb = s + S;
-  const In* kh = k + b * ks.b + h * ks.h;
-  const In* vh = v + b * vs.b + h * vs.h;
+  const KV* kh = k + b * ks.b + h * ks.h;
+  const KV* vh = v + b * vs.b + h * vs.h;
   const HeadMask hm = head_mask(mask, sh, b);
   const int64_t row0 = (b * sh.H + h) * T;
-  std::pair<RowScoresFn, RowSumFn> fast{nullptr, nullptr};
-  if constexpr (std::is_same_v<In, float>) fast = direct_row_fns(Dh);
+  RowFns<KV> fast{nullptr, nullptr};
+  if constexpr (std::is_same_v<Q, float>) fast = direct_row_fns<KV>(Dh);
   const auto [fast_scores, fast_sum] = fast;
   for (int64_t i = 0; i < T; ++i) {
-    const In* qi = q + b * qs.b + h * qs.h + i * qs.l;
-    if constexpr (std::is_same_v<In, float>)
+    const Q* qi = q + b * qs.b + h * qs.h + i * qs.l;
+    if constexpr (std::is_same_v<Q, float>)
       if (fast_scores) fast_scores(s, qi, scale, kh, ks.l, S);
     if (!fast_scores) {
       for (int64_t d = 0; d < Dh; ++d) qrow[d] = widen(qi[d]) * scale;
       for (int64_t j = 0; j < S; ++j) {
-        const In* kj = kh + j * ks.l;
+        const KV* kj = kh + j * ks.l;
         float dot = 0;
 #pragma omp simd reduction(+ : dot)
         for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * widen(kj[d]);
@@ -213,12 +225,11 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
     }
     float* out = o + b * os.b + h * os.h + i * os.l;
     const float inv = 1.0f / sum;
-    if constexpr (std::is_same_v<In, float>)
-      if (fast_sum) fast_sum(out, s, inv, vh, vs.l, S);
+    if (fast_sum) fast_sum(out, s, inv, vh, vs.l, S);
     if (!fast_sum) {
       std::fill(acc, acc + Dh, 0.0f);
       for (int64_t j = 0; j < S; ++j) {
-        const In* vj = vh + j * vs.l;
+        const KV* vj = vh + j * vs.l;
         const float pj = s[j];
 #pragma omp simd
         for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * widen(vj[d]);
@@ -229,13 +240,13 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
   }
 }
 
-template <typename In>
-void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
-                  const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
+template <typename Q, typename KV>
+void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const Q* q, HeadStrides qs,
+                  const KV* k, HeadStrides ks, const KV* v, HeadStrides vs, float scale,
                   const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   if (sh.T <= kDirectMaxRows) return forward_head_direct(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   if constexpr (kHaveBf16)
-    if (use_bf16<In>(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+    if (use_bf16<Q, KV>(sh)) return forward_head_bf16(b, h, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(Dh * Sp + S * Dhp + 2 * kBq * Dhp + kBq * kBk + 2 * kBq + kBk));
   float* vp = kt + Dh * Sp;
@@ -248,7 +259,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   transpose_rows(kt, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh);
   // With fp32 operands and Dh a multiple of 16 the rows of v serve the product in place;
   // else a padded fp32 copy.
-  const bool in_place = std::is_same_v<In, float> && Dh == Dhp;
+  const bool in_place = std::is_same_v<KV, float> && Dh == Dhp;
   const float* vx = in_place ? reinterpret_cast<const float*>(v + b * vs.b + h * vs.h) : vp;
   const int64_t ldv = in_place ? vs.l : Dhp;
   if (!in_place) copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
@@ -281,7 +292,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
                    HeadStrides ks, const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
                    const AttentionMask& mask, const AttentionDropout& drop) {
   if constexpr (kHaveBf16)
-    if (use_bf16<In>(sh))
+    if (use_bf16<In, In>(sh))
       return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
                                 mask, drop);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
@@ -345,9 +356,9 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
   }
 }
 
-template <typename In>
-void forward_all(float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
-                 const In* v, HeadStrides vs, float scale, const AttentionShape& sh, const AttentionMask& mask,
+template <typename Q, typename KV>
+void forward_all(float* o, HeadStrides os, float* lse, const Q* q, HeadStrides qs, const KV* k, HeadStrides ks,
+                 const KV* v, HeadStrides vs, float scale, const AttentionShape& sh, const AttentionMask& mask,
                  const AttentionDropout& drop) {
   const int64_t pairs = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
@@ -376,6 +387,12 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
 }
 
 void attention_forward(float* o, HeadStrides os, float* lse, const bf16* q, HeadStrides qs, const bf16* k,
+                       HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& sh,
+                       const AttentionMask& mask, const AttentionDropout& drop) {
+  forward_all(o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+}
+
+void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const bf16* k,
                        HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& sh,
                        const AttentionMask& mask, const AttentionDropout& drop) {
   forward_all(o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);

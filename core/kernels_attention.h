@@ -60,6 +60,10 @@ void attention_forward(float* o, HeadStrides os, float* lse, const float* q, Hea
 void attention_forward(float* o, HeadStrides os, float* lse, const bf16* q, HeadStrides qs, const bf16* k,
                        HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& shape,
                        const AttentionMask& mask, const AttentionDropout& drop);
+// With keys and values from a bf16 decoding cache.
+void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const bf16* k,
+                       HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& shape,
+                       const AttentionMask& mask, const AttentionDropout& drop);
 // dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
 // dq: (B,H,T,Dh) strides dqs, dk, dv: (B,H,S,Dh) strides dks, dvs; dout, o: (B,H,T,Dh)
 // strides ds, os; q, k, v as in forward; lse: (B,H,T) from forward.

@@ -152,9 +152,9 @@ template <typename In> constexpr bool kRoundedOperands = std::is_same_v<In, bf16
 
 }  // namespace
 
-template <typename In>
-void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
-                       const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
+template <typename Q, typename KV>
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const Q* q, HeadStrides qs,
+                       const KV* k, HeadStrides ks, const KV* v, HeadStrides vs, float scale,
                        const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
   // floats: ob, sb, mrow, lrow, zb; then bf16: k pairs over Dh, v pairs over keys, q block, p block
@@ -176,14 +176,14 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
-    rows_bf16(qb, Dh2, Dh2, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, kRoundedOperands<In> ? 1.0f : scale);
+    rows_bf16(qb, Dh2, Dh2, q + b * qs.b + h * qs.h + i0 * qs.l, qs.l, R, Dh, kRoundedOperands<Q> ? 1.0f : scale);
     std::fill(ob, ob + R * Dhp, 0.0f);
     std::fill(mrow, mrow + R, kNegInf);
     std::fill(lrow, lrow + R, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
       product<false>(sb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);
-      if (kRoundedOperands<In>) scale_rows(sb, kBk, R, Jp, scale);
+      if (kRoundedOperands<Q>) scale_rows(sb, kBk, R, Jp, scale);
       for (int64_t r = 0; r < R; ++r)
         forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
                     int64_t(row0) + i0 + r, hm, drop);
@@ -286,10 +286,16 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
   }
 }
 
+#define ATTEND_INSTANTIATE_FORWARD(Q, KV)                                                                           \
+  template void forward_head_bf16<Q, KV>(int64_t, int64_t, float*, HeadStrides, float*, const Q*, HeadStrides,      \
+                                         const KV*, HeadStrides, const KV*, HeadStrides, float,                     \
+                                         const AttentionShape&, const AttentionMask&, const AttentionDropout&);
+ATTEND_INSTANTIATE_FORWARD(float, float)
+ATTEND_INSTANTIATE_FORWARD(bf16, bf16)
+ATTEND_INSTANTIATE_FORWARD(float, bf16)
+#undef ATTEND_INSTANTIATE_FORWARD
+
 #define ATTEND_INSTANTIATE(In)                                                                                       \
-  template void forward_head_bf16<In>(int64_t, int64_t, float*, HeadStrides, float*, const In*, HeadStrides,         \
-                                      const In*, HeadStrides, const In*, HeadStrides, float, const AttentionShape&,  \
-                                      const AttentionMask&, const AttentionDropout&);                                \
   template void backward_head_bf16<In>(int64_t, int64_t, float*, HeadStrides, float*, HeadStrides, float*,           \
                                        HeadStrides, const float*, HeadStrides, const In*, HeadStrides, const float*, \
                                        const In*, HeadStrides, const In*, HeadStrides, const In*, HeadStrides, float, \

@@ -175,11 +175,12 @@ inline float widen(float x) { return x; }
 inline float widen(bf16 x) { return from_bf16(x); }
 
 // One (b,h) pair of attention_forward / attention_backward with bf16 products (more than
-// 2 queries); arguments as there, q, k, v and o of type In (float or bf16; both are
-// instantiated in kernels_attention_bf16.cpp).
-template <typename In>
-void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const In* q, HeadStrides qs,
-                       const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
+// 2 queries); arguments as there, q, k, v and o of type In (float or bf16), in forward q
+// of type Q and k, v of type KV (float/float, bf16/bf16, float/bf16: the instantiations in
+// kernels_attention_bf16.cpp).
+template <typename Q, typename KV>
+void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, const Q* q, HeadStrides qs,
+                       const KV* k, HeadStrides ks, const KV* v, HeadStrides vs, float scale,
                        const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop);
 template <typename In>
 void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv,

@@ -34,22 +34,22 @@ Tensor rows_contiguous(const Tensor& x) { return x.stride(-1) == 1 || x.size(-1)
 
 std::string str(const Tensor& x) { return x.defined() ? x.str() : "undefined"; }
 
-// Where q, k and v (of element type In) lie in memory: pointers and head strides.
-template <typename In>
+// Where q (of element type Q), k and v (KV) lie in memory: pointers and head strides.
+template <typename Q, typename KV>
 struct Operands {
-  std::array<const In*, 3> ptr;
+  const Q* q;
+  const KV *k, *v;
   std::array<kernels::HeadStrides, 3> strides;
 };
 
-// inputs: the tensors (f32, or bf16 when In is bf16) q, k and v lie in, per `where`.
-template <typename In>
-Operands<In> operands(const std::vector<Tensor>& inputs, const std::array<Operand, 3>& where, int64_t Dh) {
-  Operands<In> op;
-  for (size_t i = 0; i < 3; ++i) {
-    const Tensor& x = inputs[where[i].input];
-    op.ptr[i] = x.data_as<In>() + where[i].col;
-    op.strides[i] = head_strides(x, Dh);
-  }
+// inputs: the tensors (f32 or bf16, as Q and KV say) q, k and v lie in, per `where`.
+template <typename Q, typename KV = Q>
+Operands<Q, KV> operands(const std::vector<Tensor>& inputs, const std::array<Operand, 3>& where, int64_t Dh) {
+  Operands<Q, KV> op;
+  op.q = inputs[where[0].input].data_as<Q>() + where[0].col;
+  op.k = inputs[where[1].input].data_as<KV>() + where[1].col;
+  op.v = inputs[where[2].input].data_as<KV>() + where[2].col;
+  for (size_t i = 0; i < 3; ++i) op.strides[i] = head_strides(inputs[where[i].input], Dh);
   return op;
 }
 
@@ -75,6 +75,9 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   kernels::AttentionDropout drop{dropout_p, 0, 0};
   if (dropout_p > 0.0f) drop = {dropout_p, gen->seed(), gen->next_stream()};
   const bool grad = autograd::needs_grad(inputs);
+  // Keys and values from a bf16 decoding cache (layers/attention.h KVCache): no gradients.
+  const bool bf16_cache = inputs[where[1].input].dtype() == DType::bf16;
+  CHECK(!bf16_cache || !grad, "{}: bf16 keys and values (a decoding cache) take no gradients", op);
   // The dropout mask, 1 bit per probability, saved for backward rather than drawn again.
   Tensor keep_bits;
   if (grad && dropout_p > 0.0f) {
@@ -91,10 +94,11 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   Tensor y = Tensor::empty({B, T, D});
   Tensor lse = grad ? Tensor::empty({B, H, T}) : Tensor();
   auto forward = [&](const auto& op) {
-    kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, op.ptr[0], op.strides[0],
-                               op.ptr[1], op.strides[1], op.ptr[2], op.strides[2], scale, shape, mask, drop);
+    kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, op.q, op.strides[0], op.k,
+                               op.strides[1], op.v, op.strides[2], scale, shape, mask, drop);
   };
   if (keep_bf16) forward(operands<bf16>(saved, where, Dh));
+  else if (bf16_cache) forward(operands<float, bf16>(inputs, where, Dh));
   else forward(operands<float>(inputs, where, Dh));
   if (keep_bf16) saved.push_back(bf16_activation(y));  // last: the output
   else if (grad) saved = inputs;
@@ -117,8 +121,8 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
         }
         auto backward = [&](const auto& op, const auto* o, kernels::HeadStrides os) {
           kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), o, os,
-                                      lse.data(), op.ptr[0], op.strides[0], op.ptr[1], op.strides[1], op.ptr[2],
-                                      op.strides[2], scale, shape, mask, drop);
+                                      lse.data(), op.q, op.strides[0], op.k, op.strides[1], op.v, op.strides[2], scale,
+                                      shape, mask, drop);
         };
         if (y.defined()) {
           backward(operands<float>(saved, where, Dh), y.data(), head_strides(y, Dh));
@@ -147,8 +151,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t head
   check_heads("attention", D, heads);
   for (const Tensor* x : {&k, &v})
     if (x->defined() && x->dim() == 4)  // heads-major (B,H,S,Dh), as decoding caches keep them
-      CHECK(x->dtype() == DType::f32 && x->size(0) == B && x->size(1) == heads && x->size(3) == D / heads,
-            "attention: {} {} is not f32 ({}, {}, S, {})", x == &k ? "k" : "v", x->str(), B, heads, D / heads);
+      CHECK((x->dtype() == DType::f32 || x->dtype() == DType::bf16) && x->dtype() == k.dtype() &&
+                x->size(0) == B && x->size(1) == heads && x->size(3) == D / heads,
+            "attention: {} {} is not f32 or bf16 ({}, {}, S, {}) like k", x == &k ? "k" : "v", x->str(), B, heads,
+            D / heads);
     else
       check_rows("attention", *x, x == &k ? "k" : "v", B, D);
   CHECK(positions(v) == positions(k), "attention: k {} and v {} hold different numbers of positions", k.str(),

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/bf16_weights.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -21,6 +22,8 @@ template <typename T> void mark_pads(float* mask, const T* ids, int64_t n, int64
 
 }  // namespace
 
+DType KVCache::decoding_dtype() { return gemm_precision() == GemmPrecision::bf16 ? DType::bf16 : DType::f32; }
+
 void KVCache::append(const Tensor& k_new, const Tensor& v_new) {
   CHECK(k_new.dim() == 4 && v_new.shape() == k_new.shape(), "KVCache::append: keys {} and values {} must be (B,H,T,Dh)",
         k_new.str(), v_new.str());
@@ -35,18 +38,19 @@ void KVCache::append(const Tensor& k_new, const Tensor& v_new) {
     return;
   }
   const int64_t L = length(), T = k_new.size(2);
+  const DType dtype = empty() ? decoding_dtype() : k.dtype();
   if (L + T > capacity() || !k_store.defined()) {  // move into stores twice as large
     Shape shape = k_new.shape();
     shape[2] = std::max({L + T, 2 * capacity(), kMinCapacity});
-    Tensor ks = Tensor::empty(shape), vs = Tensor::empty(shape);
+    Tensor ks = Tensor::empty(shape, dtype), vs = Tensor::empty(shape, dtype);
     if (L > 0) {
       copy_strided(ks.slice(2, 0, L), k);
       copy_strided(vs.slice(2, 0, L), v);
     }
     k_store = ks, v_store = vs;
   }
-  copy_strided(k_store.slice(2, L, L + T), k_new);
-  copy_strided(v_store.slice(2, L, L + T), v_new);
+  copy_strided(k_store.slice(2, L, L + T), to_dtype(k_new, dtype));
+  copy_strided(v_store.slice(2, L, L + T), to_dtype(v_new, dtype));
   k = k_store.slice(2, 0, L + T);
   v = v_store.slice(2, 0, L + T);
 }
@@ -135,7 +139,7 @@ Tensor MultiHeadAttention::attend(const Tensor& q, const Tensor& k, const Tensor
   if (!probs)  // one fused op that never holds the (B,H,T,S) probabilities
     return attention(q, k, v, H, key_padding, causal, scale, dropout_p(), options_.gen);
   // With the probabilities asked for (alignments), the composed ops, which keep them.
-  auto heads = [this](const Tensor& x) { return x.dim() == 4 ? x : split_heads(x); };
+  auto heads = [this](const Tensor& x) { return x.dim() == 4 ? to_dtype(x, DType::f32) : split_heads(x); };
   Tensor scores = matmul(split_heads(q) * scale, heads(k).transpose(2, 3));  // (B,H,T,S)
   if (key_padding.defined()) {
     CHECK(key_padding.shape() == Shape({B, 1, 1, S}), "attention: key padding mask {} does not match [{}, 1, 1, {}]",
@@ -199,8 +203,10 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
     k = k_proj_.forward(memory);
     v = v_proj_.forward(memory);
     if (cache) {
-      cache->k = k = split_heads(k).contiguous();
-      cache->v = v = split_heads(v).contiguous();
+      const bool keep16 = KVCache::decoding_dtype() == DType::bf16 && !autograd::needs_grad({k, v});
+      k = split_heads(k).contiguous(), v = split_heads(v).contiguous();
+      cache->k = k = keep16 ? to_dtype(k, DType::bf16) : k;
+      cache->v = v = keep16 ? to_dtype(v, DType::bf16) : v;
     }
   }
   return out_proj_.forward(attend(q_proj_.forward(x), k, v, key_padding, /*causal=*/false, probs));

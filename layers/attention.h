@@ -28,7 +28,8 @@ namespace attend {
 // positions in place into stores with room for more (B,H,capacity,Dh), whose capacity
 // doubles when full, so a decoding step copies only its own keys/values; k and v are then
 // views of the stores' first L positions. (With gradients wanted, append concatenates
-// instead, so keys/values stay differentiable.)
+// instead, so keys/values stay differentiable.) Decoding in bf16 precision keeps them in
+// bf16 (decoding_dtype): a step reads half the bytes; attention widens them as it reads.
 struct KVCache {
   Tensor k, v;              // (B,H,L,Dh)
   Tensor k_store, v_store;  // (B,H,capacity,Dh) behind k and v, or undefined
@@ -40,6 +41,8 @@ struct KVCache {
   void append(const Tensor& k_new, const Tensor& v_new);
   void reorder(const Tensor& index);  // index: (B') i32/i64 rows of the batch to keep
   void clear() { k = v = k_store = v_store = Tensor(); }
+  // What a new cache keeps keys and values in: bf16 under gemm precision bf16, else f32.
+  static DType decoding_dtype();
 };
 
 // ids: (B,S) i32/i64 -> (B,1,1,S) f32 with 1 where ids == pad_id (keys to ignore).

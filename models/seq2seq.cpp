@@ -13,7 +13,8 @@ namespace {
 // that are themselves overwritten are saved to a scratch copy first; the others are
 // copied straight. The store's positions past L are neither read nor written.
 void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
-  const int64_t R = x.size(0), H = x.size(1), block = x.size(2) * x.size(3);
+  const int64_t elem = int64_t(dtype_size(x.dtype()));  // f32 or bf16 caches: blocks of bytes
+  const int64_t R = x.size(0), H = x.size(1), block = x.size(2) * x.size(3) * elem;
   CHECK(x.stride(3) == 1 && x.stride(2) == x.size(3), "permute_rows_in_place: {} has no contiguous (L,Dh) blocks",
         x.str());
   std::vector<int64_t> changed, saved(size_t(R), -1);  // saved[r]: r's slot in the scratch copy
@@ -25,10 +26,10 @@ void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
     const int64_t from = index[size_t(r)];
     if (index[size_t(from)] != from && saved[size_t(from)] < 0) saved[size_t(from)] = n_saved++;
   }
-  thread_local std::vector<float> scratch;  // grows to the largest reorder, then reused
+  thread_local std::vector<char> scratch;  // grows to the largest reorder, then reused
   if (scratch.size() < size_t(n_saved * H * block)) scratch.resize(size_t(n_saved * H * block));
-  float* data = x.data();
-  const int64_t sb = x.stride(0), sh = x.stride(1);
+  char* data = static_cast<char*>(x.raw_data());
+  const int64_t sb = x.stride(0) * elem, sh = x.stride(1) * elem;
   for (int64_t r = 0; r < R; ++r)
     if (saved[size_t(r)] >= 0)
       for (int64_t h = 0; h < H; ++h)
@@ -37,7 +38,7 @@ void permute_rows_in_place(const Tensor& x, const std::vector<int64_t>& index) {
   for (int64_t r : changed) {
     const int64_t from = index[size_t(r)];
     for (int64_t h = 0; h < H; ++h) {
-      const float* src = saved[size_t(from)] >= 0 ? scratch.data() + (saved[size_t(from)] * H + h) * block
+      const char* src = saved[size_t(from)] >= 0 ? scratch.data() + (saved[size_t(from)] * H + h) * block
                                                   : data + from * sb + h * sh;
       std::copy(src, src + block, data + r * sb + h * sh);
     }

@@ -1,8 +1,9 @@
 // Fused attention on bf16 operands (what bf16 training saves for backward): the kernels
 // widen each stored value to fp32 as they read it, so forward and backward equal the fp32
 // kernels run on the same rounded values, on each of the three paths (a decoding-size
-// direct path, fp32 blocked products, bf16 blocked products); the op in bf16 training holds
-// bf16 copies of q, k, v and its output instead of the fp32 tensors.
+// direct path, fp32 blocked products, bf16 blocked products), as do an fp32 q's products
+// with bf16 keys and values (a bf16 decoding cache); the op in bf16 training holds bf16
+// copies of q, k, v and its output instead of the fp32 tensors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -96,6 +97,27 @@ void expect_bf16_operands_equal_fp32_values(const Shape4& s, bool bf16_products)
       << "dropout should drop something";
 }
 
+// Forward with an fp32 q and bf16 keys and values (a bf16 decoding cache, heads-major
+// (B,H,S,Dh)) equals forward on the keys' and values' fp32 values.
+void expect_bf16_keys_equal_fp32_values(const Shape4& s, bool bf16_products) {
+  const int64_t D = s.H * s.Dh;
+  const kernels::AttentionShape sh{s.B, s.H, s.T, s.S, s.Dh, bf16_products};
+  const kernels::HeadStrides qs{s.T * D, s.Dh, D}, kvs{s.H * s.S * s.Dh, s.S * s.Dh, s.Dh};
+  const std::vector<float> q = random_tensor({s.B * s.T * D}, -1.5f, 1.5f, 1).to_vector();
+  const Rounded k = rounded(s.B * s.S * D, 2), v = rounded(s.B * s.S * D, 3);
+  std::vector<float> out[2];
+  for (int stored16 = 0; stored16 < 2; ++stored16) {
+    out[stored16].assign(size_t(s.B * s.T * D), 0.0f);
+    if (stored16)
+      kernels::attention_forward(out[1].data(), qs, nullptr, q.data(), qs, k.b.data(), kvs, v.b.data(), kvs, 0.125f,
+                                 sh, {}, {});
+    else
+      kernels::attention_forward(out[0].data(), qs, nullptr, q.data(), qs, k.f.data(), kvs, v.f.data(), kvs, 0.125f,
+                                 sh, {}, {});
+  }
+  expect_near(out[1], out[0], 1e-6f);
+}
+
 int64_t bytes_in_use() { return allocator().stats().bytes_in_use; }
 
 }  // namespace
@@ -112,6 +134,19 @@ TEST(AttentionBf16Operands, Fp32BlockedProductsEqualFp32Values) {
 TEST(AttentionBf16Operands, Bf16BlockedProductsEqualFp32Values) {
   expect_bf16_operands_equal_fp32_values({2, 2, 67, 70, 16}, true);
   expect_bf16_operands_equal_fp32_values({1, 1, 65, 65, 5}, true);
+}
+
+TEST(AttentionBf16Operands, Bf16CachedKeysAndValuesEqualTheirFp32Values) {
+  expect_bf16_keys_equal_fp32_values({2, 3, 1, 21, 64}, false);  // a decoding step, in registers
+  expect_bf16_keys_equal_fp32_values({2, 2, 2, 9, 24}, false);   // generic loops
+  expect_bf16_keys_equal_fp32_values({2, 2, 30, 33, 16}, false);  // blocked fp32 products
+  expect_bf16_keys_equal_fp32_values({1, 2, 67, 70, 16}, true);   // blocked bf16 products
+}
+
+TEST(AttentionBf16Operands, Bf16KeysAndValuesTakeNoGradients) {
+  Tensor q = random_tensor({1, 1, 8}, -1, 1, 1).set_requires_grad();
+  Tensor kv = to_dtype(random_tensor({1, 2, 3, 4}, -1, 1, 2), DType::bf16);
+  test::expect_error([&] { attention(q, kv, kv, 2, Tensor(), false, 0.5f); }, {"bf16 keys and values", "no gradients"});
 }
 
 // In bf16 training the op keeps bf16 copies of q|k|v and of its output for backward, so the

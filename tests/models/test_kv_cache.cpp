@@ -12,6 +12,7 @@
 #include "common/error_of.h"
 #include "core/bf16_weights.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/ops.h"
 #include "models/seq2seq.h"
 
@@ -173,6 +174,23 @@ TEST(KVCache, DecodingUnderAWeightCacheProjectsQkvInOneProductAndEqualsTheFullFo
   }
   // two decoder layers: q, k and v of each self-attention in one product instead of three
   EXPECT_EQ(cached, plain - 2 * 2);
+}
+
+// Decoding in bf16 keeps self- and cross-attention caches in bf16; the log-probs stay within
+// bf16's rounding of the fp32 full forward (every product's operands rounded: the largest
+// difference here is 1.7e-2).
+TEST(KVCache, Bf16DecodingKeepsBf16CachesAndStaysNearTheFullForward) {
+  Seq2Seq m(test::tiny_seq2seq_config(/*vocab=*/V, /*max_positions=*/48), 3);
+  m.eval();
+  NoGradGuard no_grad;
+  GemmPrecisionScope bf16(GemmPrecision::bf16);
+  Bf16WeightCache weights;
+  DecoderState state;
+  EXPECT_LE(decoding_against_full_forward(m, 20, nullptr, &state), 3e-2f);
+  EXPECT_EQ(state.layers[0].self_attn.k.dtype(), DType::bf16);
+  EXPECT_EQ(state.layers[0].self_attn.v.dtype(), DType::bf16);
+  EXPECT_EQ(state.layers[0].encoder_attn.k.dtype(), DType::bf16);
+  EXPECT_EQ(state.layers[0].encoder_attn.v.dtype(), DType::bf16);
 }
 
 TEST(KVCache, InPlaceBeamReordersOfGrownCachesEqualCopyingEveryTensor) {
