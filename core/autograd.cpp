@@ -167,13 +167,14 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       }
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         const Edge& in = node->inputs[i];
-        if (!buffers[i].defined()) continue;
-        if (in.leaf) {  // the same leaf twice in one op: the second buffer adds to the first
-          if (!in.leaf->grad) in.leaf->grad = buffers[i].impl_ptr();
-          else if (in.leaf->grad != buffers[i].impl_ptr()) accumulate(Tensor(in.leaf->grad), buffers[i]);
+        if (in.leaf) {  // a leaf whose closure wrote no buffer still gets a (zero) gradient
+          if (!in.leaf->grad)
+            in.leaf->grad = buffers[i].defined() ? buffers[i].impl_ptr() : zeros_f32(in.shape).impl_ptr();
+          else if (buffers[i].defined() && in.leaf->grad != buffers[i].impl_ptr())
+            accumulate(Tensor(in.leaf->grad), buffers[i]);  // the same leaf twice in one op
           continue;
         }
-        if (!in.grad_fn) continue;
+        if (!buffers[i].defined() || !in.grad_fn) continue;
         auto [slot, inserted] = grads.try_emplace(in.grad_fn.get(), buffers[i]);
         if (!inserted && slot->second.impl() != buffers[i].impl()) accumulate(slot->second, buffers[i]);
       }

@@ -53,7 +53,8 @@ Operands<Q, KV> operands(const std::vector<Tensor>& inputs, const std::array<Ope
   return op;
 }
 
-// inputs: 1 to 3 (B,L,W) f32 tensors; q, k, v: where each lies in them.
+// inputs: 1 to 3 (B,L,W) f32 tensors, or k and v heads-major (B,H,S,Dh) f32 or bf16 (a
+// decoding cache); q, k, v: where each lies in them.
 Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array<Operand, 3>& where, int64_t H,
                     int64_t D, const Tensor& key_padding_in, bool causal, float scale, float dropout_p,
                     Generator* gen) {

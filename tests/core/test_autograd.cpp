@@ -68,6 +68,14 @@ TEST(Autograd, AProductOverwritesAFirstGradientAndAccumulatesIntoLaterOnes) {
   EXPECT_EQ(leaf.grad().item(), 7);
 }
 
+TEST(Autograd, ALeafWhoseOpWritesNoGradientGetsZeros) {
+  Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad();
+  Tensor y = autograd::record("writes_nothing", x.detach(), {x}, [](const Tensor&, Grads&) {});
+  y.backward(Tensor::ones({2}));
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0, 0}));
+}
+
 TEST(Autograd, LeafUsedTwiceInOneProductGetsBothGradients) {
   std::vector<float> betas;
   Tensor x = Tensor::from_vector({2}, {1}).set_requires_grad();
