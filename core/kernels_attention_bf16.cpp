@@ -242,13 +242,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
     pairs_over_rows(qp2, Dhp, qrow, qs.l, R, R2, Dh, qscale);
     rows_bf16(dob, Dh2, Dh2, dorow, ds.l, R, Dh, 1.0f);
     pairs_over_rows(dop2, Dhp, dorow, ds.l, R, R2, Dh, 1.0f);
-    for (int64_t r = 0; r < R; ++r) {  // delta_i = sum_s P_is dP_is = dO_i . O_i
-      const In* orow = o + b * os.b + h * os.h + (i0 + r) * os.l;
-      float sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t d = 0; d < Dh; ++d) sum += dorow[r * ds.l + d] * widen(orow[d]);
-      delta[r] = sum;
-    }
+    row_deltas(delta, dorow, ds.l, o + b * os.b + h * os.h + i0 * os.l, os.l, R, Dh);
     std::fill(dqb, dqb + R * Dhp, 0.0f);
     for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J), J2 = round2(J);
@@ -273,17 +267,11 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
         product<true>(dqb, Dhp, gb, J2 / 2, 1, kp2 + j0 * Dhp, 2 * Dhp, R, J2 / 2, Dhp);
       }
     }
-    if (dq)
-      for (int64_t r = 0; r < R; ++r) {
-        float* out = dq + b * dqs.b + h * dqs.h + (i0 + r) * dqs.l;
-        for (int64_t d = 0; d < Dh; ++d) out[d] += scale * dqb[r * Dhp + d];
-      }
+    if (dq) add_scaled_rows(dq + b * dqs.b + h * dqs.h + i0 * dqs.l, dqs.l, dqb, Dhp, R, Dh, scale);
   }
   if (dk && kRoundedOperands<In>) scale_rows(dka, Dhp, S, Dh, scale);  // dK took unscaled q
-  for (int64_t s = 0; s < S; ++s) {
-    if (dk) accumulate(dk + b * dks.b + h * dks.h + s * dks.l, dka + s * Dhp, Dh);
-    if (dv) accumulate(dv + b * dvs.b + h * dvs.h + s * dvs.l, dva + s * Dhp, Dh);
-  }
+  add_key_gradients(dk ? dk + b * dks.b + h * dks.h : nullptr, dks.l, dv ? dv + b * dvs.b + h * dvs.h : nullptr,
+                    dvs.l, dka, dva, Dhp, S, Dh);
 }
 
 #define ATTEND_INSTANTIATE_FORWARD(Q, KV)                                                                           \

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/kernels.h"
 #include "core/kernels_attention.h"
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
@@ -162,6 +163,39 @@ inline void backward_row(float* p, float* g, float* zb, int64_t i, int64_t j0, i
   }
 }
 
+// A stored operand's value as fp32: In is float or bf16.
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return from_bf16(x); }
+
+// delta[r] = dO_r . O_r for the R rows of a block of queries (delta_i = sum_s P_is dP_is):
+// dout rows of stride ldd, o rows (f32 or bf16) of stride ldo.
+template <typename In>
+void row_deltas(float* delta, const float* dout, int64_t ldd, const In* o, int64_t ldo, int64_t R, int64_t Dh) {
+  for (int64_t r = 0; r < R; ++r) {
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t d = 0; d < Dh; ++d) sum += dout[r * ldd + d] * widen(o[r * ldo + d]);
+    delta[r] = sum;
+  }
+}
+
+// dq rows (stride ldq) += scale * the R rows of dqb (Dhp wide, Dh used).
+inline void add_scaled_rows(float* dq, int64_t ldq, const float* dqb, int64_t Dhp, int64_t R, int64_t Dh,
+                            float scale) {
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t d = 0; d < Dh; ++d) dq[r * ldq + d] += scale * dqb[r * Dhp + d];
+}
+
+// A head's accumulated dK and dV (S rows of Dhp, Dh used) added to dk, dv (rows of strides
+// ldk, ldv; either null when not wanted).
+inline void add_key_gradients(float* dk, int64_t ldk, float* dv, int64_t ldv, const float* dka, const float* dva,
+                              int64_t Dhp, int64_t S, int64_t Dh) {
+  for (int64_t s = 0; s < S; ++s) {
+    if (dk) accumulate(dk + s * ldk, dka + s * Dhp, Dh);
+    if (dv) accumulate(dv + s * ldv, dva + s * Dhp, Dh);
+  }
+}
+
 // The bf16 products need AVX512-BF16 (vdpbf16ps) at compile time; without it the fp32
 // kernels run whatever AttentionShape::bf16 says.
 #if defined(__AVX512BF16__)
@@ -169,10 +203,6 @@ inline constexpr bool kHaveBf16 = true;
 #else
 inline constexpr bool kHaveBf16 = false;
 #endif
-
-// A stored operand's value as fp32: In is float or bf16.
-inline float widen(float x) { return x; }
-inline float widen(bf16 x) { return from_bf16(x); }
 
 // One (b,h) pair of attention_forward / attention_backward with bf16 products (more than
 // 2 queries); arguments as there, q, k, v and o of type In (float or bf16), in forward q
