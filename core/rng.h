@@ -39,14 +39,6 @@ inline void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3,
   k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
 }
 
-// Four 32-bit random words for counter `index` of `stream` under key `seed`.
-inline void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]) {
-  uint32_t c0 = uint32_t(index), c1 = uint32_t(index >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-  for (int round = 0; round < 10; ++round) philox_round(c0, c1, c2, c3, k0, k1);
-  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
-}
-
 // philox4x32 with the ten rounds unrolled, so that a `#pragma omp simd` loop over counters
 // vectorises (GCC does not vectorise the round loop): c0..c3 in: counter, out: the words.
 inline void philox4x32_unrolled(uint64_t seed, uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3) {
@@ -56,6 +48,13 @@ inline void philox4x32_unrolled(uint64_t seed, uint32_t& c0, uint32_t& c1, uint3
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
   philox_round(c0, c1, c2, c3, k0, k1), philox_round(c0, c1, c2, c3, k0, k1);
+}
+
+// Four 32-bit random words for counter `index` of `stream` under key `seed`.
+inline void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]) {
+  uint32_t c0 = uint32_t(index), c1 = uint32_t(index >> 32), c2 = uint32_t(stream), c3 = uint32_t(stream >> 32);
+  philox4x32_unrolled(seed, c0, c1, c2, c3);
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
 
 // A 32-bit word as a uniform in [0, 1) (its top 24 bits).

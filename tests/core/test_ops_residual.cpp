@@ -28,6 +28,18 @@ float scalar_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
 }
 }  // namespace
 
+TEST(Philox, MatchesRandom123KnownAnswers) {
+  // Random123's kat_vectors for philox4x32-10: counter (c0..c3) = (index, stream) in 32-bit
+  // words, low first; key (k0, k1) = seed.
+  uint32_t r[4];
+  philox4x32(0, 0, 0, r);
+  EXPECT_EQ(std::vector<uint32_t>(r, r + 4), (std::vector<uint32_t>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  philox4x32(~uint64_t(0), ~uint64_t(0), ~uint64_t(0), r);
+  EXPECT_EQ(std::vector<uint32_t>(r, r + 4), (std::vector<uint32_t>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  philox4x32(0x299f31d0a4093822ull, 0x0370734413198a2eull, 0x85a308d3243f6a88ull, r);
+  EXPECT_EQ(std::vector<uint32_t>(r, r + 4), (std::vector<uint32_t>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
 TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
   // The kernel draws blocks of 1024 in a vectorised loop; every size and tail must give
   // the bits of the scalar philox4x32 (core/rng.h), four elements per counter.
