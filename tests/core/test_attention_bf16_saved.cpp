@@ -149,6 +149,13 @@ TEST(AttentionBf16Operands, Bf16KeysAndValuesTakeNoGradients) {
   test::expect_error([&] { attention(q, kv, kv, 2, Tensor(), false, 0.5f); }, {"bf16 keys and values", "no gradients"});
 }
 
+TEST(AttentionBf16Operands, KeysAndValuesOfDifferentTypesAreNamed) {
+  Tensor q = random_tensor({1, 1, 8}, -1, 1, 1);
+  Tensor k = to_dtype(random_tensor({1, 2, 3, 4}, -1, 1, 2), DType::bf16), v = random_tensor({1, 2, 3, 4}, -1, 1, 3);
+  test::expect_error([&] { attention(q, k, v, 2, Tensor(), false, 0.5f); },
+                     {"v f32[1, 2, 3, 4] is not f32 or bf16 (1, 2, S, 4) like k"});
+}
+
 // In bf16 training the op keeps bf16 copies of q|k|v and of its output for backward, so the
 // fp32 tensors go as soon as their other users let them go; fp32 training keeps both.
 TEST(AttentionBf16Operands, Bf16TrainingHoldsNoFp32OperandsOrOutput) {

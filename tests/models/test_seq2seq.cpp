@@ -9,6 +9,7 @@
 #include "layers/weights.h"
 #include "models/seq2seq.h"
 #include "common/error_of.h"
+#include "common/tiny_model.h"
 
 using namespace attend;
 
@@ -16,19 +17,13 @@ namespace {
 
 ModelConfig tiny(NormPlacement norm = NormPlacement::post, PositionKind pos = PositionKind::sinusoidal,
                  TieEmbeddings tie = TieEmbeddings::all) {
-  ModelConfig c;
-  c.d_model = 16;
-  c.heads = 2;
-  c.ffn_dim = 32;
+  ModelConfig c = test::tiny_seq2seq_config(/*vocab=*/20, /*max_positions=*/12);
   c.encoder_layers = 2;
-  c.decoder_layers = 2;
   c.dropout = 0.1f;
   c.attention_dropout = 0.1f;
   c.norm = norm;
   c.positions = pos;
-  c.max_positions = 12;
   c.tie_embeddings = tie;
-  c.src_vocab = 20;
   c.tgt_vocab = tie == TieEmbeddings::all ? 20 : 23;
   return c;
 }
