@@ -13,6 +13,10 @@
 #include "core/kernels_reduce.h"
 #include "core/rng.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace attend::kernels {
 namespace attention_detail {
 namespace {
@@ -66,14 +70,48 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
   }
 }
 
+// bits: keep bits of one row of n keys (words of 16) from the row's uniforms u.
+void pack_keep_bits(uint16_t* bits, const float* u, int64_t n, float p) {
+  for (int64_t c = 0; 16 * c < n; ++c) {
+    const int64_t left = std::min<int64_t>(16, n - 16 * c);
+#if defined(__AVX512F__)
+    const __mmask16 valid = left == 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    bits[c] = uint16_t(_mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + 16 * c), _mm512_set1_ps(p),
+                                               _CMP_GE_OQ));
+#else
+    uint32_t word = 0;
+    for (int64_t e = 0; e < left; ++e) word |= uint32_t(u[16 * c + e] >= p) << e;
+    bits[c] = uint16_t(word);
+#endif
+  }
+}
+
 }  // namespace
 
-// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
-void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d) {
-  dropout_uniforms(z, d.seed, d.stream, index0, J);
-  const float p = d.p, keep_scale = 1.0f / (1.0f - d.p);
-#pragma omp simd
-  for (int64_t j = 0; j < J; ++j) z[j] = z[j] >= p ? keep_scale : 0.0f;
+HeadKeep::HeadKeep(const AttentionDropout& d, int64_t row0, int64_t T, int64_t S, bool draw) {
+  if (d.p <= 0.0f) return;
+  words_ = (S + 15) / 16;
+  scale_ = 1.0f / (1.0f - d.p);
+  if (d.keep_bits && !draw) {
+    bits_ = d.keep_bits + row0 * words_;
+    return;
+  }
+  uint16_t* bits = d.keep_bits ? d.keep_bits + row0 * words_ : nullptr;
+  if (!bits) {
+    thread_local std::vector<uint16_t> own;
+    if (own.size() < size_t(T * words_)) own.resize(size_t(T * words_));
+    bits = own.data();
+  }
+  // Uniforms of whole rows, about 4096 at a time: one run of counters per draw.
+  thread_local std::vector<float> u;
+  const int64_t rows = std::max<int64_t>(1, 4096 / std::max<int64_t>(S, 1));
+  if (u.size() < size_t(rows * S)) u.resize(size_t(rows * S));
+  for (int64_t r0 = 0; r0 < T; r0 += rows) {
+    const int64_t n = std::min(rows, T - r0);
+    dropout_uniforms(u.data(), d.seed, d.stream, uint64_t(row0 + r0) * uint64_t(S), n * S);
+    for (int64_t r = 0; r < n; ++r) pack_keep_bits(bits + (r0 + r) * words_, u.data() + r * S, S, d.p);
+  }
+  bits_ = bits;
 }
 
 }  // namespace attention_detail
@@ -196,6 +234,7 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
   const KV* kh = k + b * ks.b + h * ks.h;
   const KV* vh = v + b * vs.b + h * vs.h;
   const HeadMask hm = head_mask(mask, sh, b);
+  const HeadKeep keep(drop, (b * sh.H + h) * sh.T, sh.T, sh.S, /*draw=*/true);
   const int64_t row0 = (b * sh.H + h) * T;
   RowFns<KV> fast{nullptr, nullptr};
   if constexpr (std::is_same_v<Q, float>) fast = direct_row_fns<KV>(Dh);
@@ -219,8 +258,8 @@ void forward_head_direct(int64_t b, int64_t h, float* o, HeadStrides os, float* 
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < S; ++j) sum += (s[j] = exp_fast(s[j] - m));
-    if (drop.p > 0.0f) {
-      dropout_factors(zb, S, row0 + i, 0, S, drop, false);
+    if (keep.active()) {
+      keep.factors(zb, S, i, 0);
       for (int64_t j = 0; j < S; ++j) s[j] *= zb[j];
     }
     float* out = o + b * os.b + h * os.h + i * os.l;
@@ -264,6 +303,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
   const int64_t ldv = in_place ? vs.l : Dhp;
   if (!in_place) copy_rows(vp, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
+  const HeadKeep keep(drop, (b * sh.H + h) * sh.T, sh.T, sh.S, /*draw=*/true);
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
@@ -276,8 +316,7 @@ void forward_head(int64_t b, int64_t h, float* o, HeadStrides os, float* lse, co
       const int64_t J = std::min(kBk, kend - j0), Jp = round16(J);
       product<false>(sb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);
       for (int64_t r = 0; r < R; ++r)
-        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
-                    int64_t(row0) + i0 + r, hm, drop);
+        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, hm, keep);
       product<true>(ob, Dhp, sb, kBk, 1, vx + j0 * ldv, ldv, R, J, Dhp);
     }
     finish_rows(o + b * os.b + h * os.h + i0 * os.l, os.l, lse ? lse + int64_t(row0) + i0 : nullptr, ob, Dhp, Dh,
@@ -290,11 +329,12 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
                    HeadStrides dvs, const float* dout, HeadStrides ds,
                    const In* o, HeadStrides os, const float* lse, const In* q, HeadStrides qs, const In* k,
                    HeadStrides ks, const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
-                   const AttentionMask& mask, const AttentionDropout& drop) {
+                   const AttentionMask& mask, const AttentionDropout& drop,
+                   const AttentionAssign& assign) {
   if constexpr (kHaveBf16)
     if (use_bf16<In, In>(sh))
       return backward_head_bf16(b, h, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh,
-                                mask, drop);
+                                mask, drop, assign);
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh);
   float* kt = scratch(size_t(2 * Dh * Sp + 3 * S * Dhp + 3 * kBq * Dhp + 2 * kBq * kBk + kBq + kBk));
   float* vt = kt + Dh * Sp;
@@ -318,6 +358,7 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
   if (!in_place) copy_rows(kp, Dhp, kh, ks.l, S, Dh, 1.0f);
   std::fill(dka, dka + 2 * S * Dhp, 0.0f);
   const HeadMask hm = head_mask(mask, sh, b);
+  const HeadKeep keep(drop, (b * sh.H + h) * sh.T, sh.T, sh.S, /*draw=*/false);
   const int64_t row0 = (b * sh.H + h) * T;
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
@@ -331,17 +372,17 @@ void backward_head(int64_t b, int64_t h, float* dq, HeadStrides dqs, float* dk, 
       product<false>(pb, kBk, qb, Dhp, 1, kt + j0, Sp, R, Dh, Jp);   // scores
       product<false>(db, kBk, dob, Dhp, 1, vt + j0, Sp, R, Dh, Jp);  // dO V^T
       for (int64_t r = 0; r < R; ++r)
-        backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, row0 + i0 + r, lse[row0 + i0 + r], delta[r],
-                     hm, drop);
+        backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, lse[row0 + i0 + r], delta[r],
+                     hm, keep);
       // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below)
       if (dv) product<true>(dva + j0 * Dhp, Dhp, pb, 1, kBk, dob, Dhp, J, R, Dhp);
       if (dk) product<true>(dka + j0 * Dhp, Dhp, db, 1, kBk, qb, Dhp, J, R, Dhp);
       if (dq) product<true>(dqb, Dhp, db, kBk, 1, kx + j0 * ldk, ldk, R, J, Dhp);
     }
-    if (dq) add_scaled_rows(dq + b * dqs.b + h * dqs.h + i0 * dqs.l, dqs.l, dqb, Dhp, R, Dh, scale);
+    if (dq) add_scaled_rows(dq + b * dqs.b + h * dqs.h + i0 * dqs.l, dqs.l, dqb, Dhp, R, Dh, scale, assign.q);
   }
   add_key_gradients(dk ? dk + b * dks.b + h * dks.h : nullptr, dks.l, dv ? dv + b * dvs.b + h * dvs.h : nullptr,
-                    dvs.l, dka, dva, Dhp, S, Dh);
+                    dvs.l, dka, dva, Dhp, S, Dh, assign);
 }
 
 template <typename Q, typename KV>
@@ -358,12 +399,13 @@ template <typename In>
 void backward_all(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
                   const float* dout, HeadStrides ds, const In* o, HeadStrides os, const float* lse, const In* q,
                   HeadStrides qs, const In* k, HeadStrides ks, const In* v, HeadStrides vs, float scale,
-                  const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop) {
+                  const AttentionShape& sh, const AttentionMask& mask, const AttentionDropout& drop,
+                  const AttentionAssign& assign) {
   const int64_t pairs = sh.B * sh.H;
 #pragma omp parallel for schedule(dynamic, 1) if (run_parallel(sh))
   for (int64_t bh = 0; bh < pairs; ++bh)
     backward_head(bh / sh.H, bh % sh.H, dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale,
-                  sh, mask, drop);
+                  sh, mask, drop, assign);
 }
 
 }  // namespace
@@ -390,16 +432,16 @@ void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, 
                         const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& sh,
-                        const AttentionMask& mask, const AttentionDropout& drop) {
-  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+                        const AttentionMask& mask, const AttentionDropout& drop, const AttentionAssign& assign) {
+  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop, assign);
 }
 
 void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
                         const float* dout, HeadStrides ds, const bf16* o, HeadStrides os, const float* lse,
                         const bf16* q, HeadStrides qs, const bf16* k, HeadStrides ks, const bf16* v, HeadStrides vs,
                         float scale, const AttentionShape& sh, const AttentionMask& mask,
-                        const AttentionDropout& drop) {
-  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop);
+                        const AttentionDropout& drop, const AttentionAssign& assign) {
+  backward_all(dq, dqs, dk, dks, dv, dvs, dout, ds, o, os, lse, q, qs, k, ks, v, vs, scale, sh, mask, drop, assign);
 }
 
 }  // namespace attend::kernels

@@ -64,18 +64,24 @@ void attention_forward(float* o, HeadStrides os, float* lse, const bf16* q, Head
 void attention_forward(float* o, HeadStrides os, float* lse, const float* q, HeadStrides qs, const bf16* k,
                        HeadStrides ks, const bf16* v, HeadStrides vs, float scale, const AttentionShape& shape,
                        const AttentionMask& mask, const AttentionDropout& drop);
-// dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted).
+// How attention_backward stores each of dq, dk, dv: added to what the buffer holds (+=),
+// or assigned (=) when the buffer is new: backward writes every element of them.
+struct AttentionAssign {
+  bool q = false, k = false, v = false;
+};
+// dq += d/dq, dk += d/dk, dv += d/dv of sum(do * o) (each null when not wanted; = instead
+// of += where `assign` says).
 // dq: (B,H,T,Dh) strides dqs, dk, dv: (B,H,S,Dh) strides dks, dvs; dout, o: (B,H,T,Dh)
 // strides ds, os; q, k, v as in forward; lse: (B,H,T) from forward.
 void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
                         const float* dout, HeadStrides ds, const float* o,
                         HeadStrides os, const float* lse, const float* q, HeadStrides qs, const float* k,
                         HeadStrides ks, const float* v, HeadStrides vs, float scale, const AttentionShape& shape,
-                        const AttentionMask& mask, const AttentionDropout& drop);
+                        const AttentionMask& mask, const AttentionDropout& drop, const AttentionAssign& assign = {});
 void attention_backward(float* dq, HeadStrides dqs, float* dk, HeadStrides dks, float* dv, HeadStrides dvs,
                         const float* dout, HeadStrides ds, const bf16* o, HeadStrides os, const float* lse,
                         const bf16* q, HeadStrides qs, const bf16* k, HeadStrides ks, const bf16* v, HeadStrides vs,
                         float scale, const AttentionShape& shape, const AttentionMask& mask,
-                        const AttentionDropout& drop);
+                        const AttentionDropout& drop, const AttentionAssign& assign = {});
 
 }  // namespace attend::kernels

@@ -38,6 +38,8 @@ inline __m512 load16(const bf16* x, int64_t n) {
 // values times 1 come back unchanged.
 template <typename In>
 inline __m256i load_bf16(const In* x, int64_t n, float s) {
+  if constexpr (std::is_same_v<In, bf16>)
+    if (s == 1.0f) return _mm256_maskz_loadu_epi16(first(n), x);
   return (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(load16(x, n), _mm512_set1_ps(s)));
 }
 
@@ -173,6 +175,7 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
   pairs_over_cols(kt2, Sp, k + b * ks.b + h * ks.h, ks.l, S, Dh, tmp);
   pairs_over_rows(v2, Dhp, v + b * vs.b + h * vs.h, vs.l, S, Sp, Dh, 1.0f);
   const HeadMask hm = head_mask(mask, sh, b);
+  const HeadKeep keep(drop, (b * sh.H + h) * sh.T, sh.T, sh.S, /*draw=*/true);
   const uint64_t row0 = uint64_t((b * sh.H + h) * T);
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), kend = hm.key_end(i0, R);
@@ -185,8 +188,7 @@ void forward_head_bf16(int64_t b, int64_t h, float* o, HeadStrides os, float* ls
       product<false>(sb, kBk, qb, Dh2 / 2, 1, kt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);
       if (kRoundedOperands<Q>) scale_rows(sb, kBk, R, Jp, scale);
       for (int64_t r = 0; r < R; ++r)
-        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, S,
-                    int64_t(row0) + i0 + r, hm, drop);
+        forward_row(sb + r * kBk, zb, ob + r * Dhp, Dhp, mrow[r], lrow[r], i0 + r, j0, J, Jp, hm, keep);
       rows_bf16(pb, kBk, Jp, sb, kBk, R, Jp, 1.0f);
       // keys J..Jp have probability 0 and zero (or, past S, padded) rows of v2
       product<true>(ob, Dhp, pb, kBk / 2, 1, v2 + j0 * Dhp, 2 * Dhp, R, Jp / 2, Dhp);
@@ -201,7 +203,8 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
                         HeadStrides dvs, const float* dout, HeadStrides ds, const In* o, HeadStrides os,
                         const float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
                         const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
-                        const AttentionMask& mask, const AttentionDropout& drop) {
+                        const AttentionMask& mask, const AttentionDropout& drop,
+                        const AttentionAssign& assign) {
   const int64_t T = sh.T, S = sh.S, Dh = sh.Dh, Sp = round16(S), Dhp = round16(Dh), Dh2 = round2(Dh);
   constexpr int64_t kBq2 = kBq;  // kBq is even: a block's rows pair up
   // floats: dka, dva, dqb, pb, db, delta, zb; bf16: k, v pairs over Dh; k pairs over keys;
@@ -232,6 +235,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
   pairs_over_rows(kp2, Dhp, kh, ks.l, S, Sp, Dh, 1.0f);
   std::fill(dka, dka + 2 * S * Dhp, 0.0f);
   const HeadMask hm = head_mask(mask, sh, b);
+  const HeadKeep keep(drop, (b * sh.H + h) * sh.T, sh.T, sh.S, /*draw=*/false);
   const int64_t row0 = (b * sh.H + h) * T;
   for (int64_t i0 = 0; i0 < T; i0 += kBq) {
     const int64_t R = std::min(kBq, T - i0), R2 = round2(R), kend = hm.key_end(i0, R);
@@ -250,8 +254,8 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
       if (kRoundedOperands<In>) scale_rows(pb, kBk, R, Jp, scale);
       product<false>(db, kBk, dob, Dh2 / 2, 1, vt2 + 2 * j0, 2 * Sp, R, Dh2 / 2, Jp);  // dO V^T
       for (int64_t r = 0; r < R; ++r)
-        backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, row0 + i0 + r, lse[row0 + i0 + r], delta[r],
-                     hm, drop);
+        backward_row(pb + r * kBk, db + r * kBk, zb, i0 + r, j0, J, Jp, S, lse[row0 + i0 + r], delta[r],
+                     hm, keep);
       // dV += P_dropped^T dO, dK += dS^T (scale q), dQ += dS K (times scale below); rows
       // R..R2 and columns J..Jp of the pair-packed P and dS are zero, as columns J..J2 of dS
       if (dv) {
@@ -267,11 +271,11 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
         product<true>(dqb, Dhp, gb, J2 / 2, 1, kp2 + j0 * Dhp, 2 * Dhp, R, J2 / 2, Dhp);
       }
     }
-    if (dq) add_scaled_rows(dq + b * dqs.b + h * dqs.h + i0 * dqs.l, dqs.l, dqb, Dhp, R, Dh, scale);
+    if (dq) add_scaled_rows(dq + b * dqs.b + h * dqs.h + i0 * dqs.l, dqs.l, dqb, Dhp, R, Dh, scale, assign.q);
   }
   if (dk && kRoundedOperands<In>) scale_rows(dka, Dhp, S, Dh, scale);  // dK took unscaled q
   add_key_gradients(dk ? dk + b * dks.b + h * dks.h : nullptr, dks.l, dv ? dv + b * dvs.b + h * dvs.h : nullptr,
-                    dvs.l, dka, dva, Dhp, S, Dh);
+                    dvs.l, dka, dva, Dhp, S, Dh, assign);
 }
 
 #define ATTEND_INSTANTIATE_FORWARD(Q, KV)                                                                           \
@@ -287,7 +291,8 @@ ATTEND_INSTANTIATE_FORWARD(float, bf16)
   template void backward_head_bf16<In>(int64_t, int64_t, float*, HeadStrides, float*, HeadStrides, float*,           \
                                        HeadStrides, const float*, HeadStrides, const In*, HeadStrides, const float*, \
                                        const In*, HeadStrides, const In*, HeadStrides, const In*, HeadStrides, float, \
-                                       const AttentionShape&, const AttentionMask&, const AttentionDropout&);
+                                       const AttentionShape&, const AttentionMask&, const AttentionDropout&,       \
+                                       const AttentionAssign&);
 ATTEND_INSTANTIATE(float)
 ATTEND_INSTANTIATE(bf16)
 #undef ATTEND_INSTANTIATE

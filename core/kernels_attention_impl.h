@@ -15,6 +15,10 @@
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace attend::kernels::attention_detail {
 
 // Queries and keys per block: a block's scores (kBq x kBk floats, 16 KiB) stay in L1.
@@ -68,37 +72,43 @@ inline HeadMask head_mask(const AttentionMask& mask, const AttentionShape& sh, i
   return m;
 }
 
-// z[j] = dropout's factor of element index0 + j, j < J: 1/(1-p) when kept, else 0.
-void keep_factors(float* __restrict z, int64_t J, uint64_t index0, const AttentionDropout& d);
-
-// z[j], j < n: dropout's factors of keys j0 + j (j0 a multiple of 16) of query row `row`
-// ((b*H+h)*T+t) of S keys. Drawn (and saved to d.keep_bits if set) in forward; read back
-// from d.keep_bits in backward when forward saved them.
-inline void dropout_factors(float* z, int64_t n, int64_t row, int64_t j0, int64_t S, const AttentionDropout& d,
-                            bool backward) {
-  uint16_t* bits = d.keep_bits ? d.keep_bits + row * ((S + 15) / 16) + j0 / 16 : nullptr;
-  if (backward && bits) {
-    const float keep_scale = 1.0f / (1.0f - d.p);
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) z[j] = (bits[j >> 4] >> (j & 15)) & 1u ? keep_scale : 0.0f;
-    return;
-  }
-  keep_factors(z, n, uint64_t(row) * uint64_t(S) + uint64_t(j0), d);
-  if (bits)
-    for (int64_t c = 0; c * 16 < n; ++c) {
-      uint32_t word = 0;
-      for (int64_t e = 0; e < std::min<int64_t>(16, n - 16 * c); ++e) word |= uint32_t(z[16 * c + e] != 0.0f) << e;
-      bits[c] = uint16_t(word);
+// Dropout's keep mask of the T query rows of one (b,h) pair (first row `row0` of all
+// B*H*T), laid out as AttentionDropout::keep_bits: (S+15)/16 words of 16 bits per row.
+// Forward draws the whole head at once (its T*S elements are consecutive), into keep_bits
+// when set (saved for backward), else into per-thread scratch; backward reads keep_bits,
+// or draws again when forward saved none. Inactive (and never asked) when p is 0.
+class HeadKeep {
+ public:
+  HeadKeep(const AttentionDropout& d, int64_t row0, int64_t T, int64_t S, bool draw);
+  bool active() const { return bits_ != nullptr; }
+  // z[j], j < n: dropout's factors (1/(1-p) kept, else 0) of keys j0 + j (j0 a multiple
+  // of 16) of the head's query row i.
+  void factors(float* z, int64_t n, int64_t i, int64_t j0) const {
+    const uint16_t* w = bits_ + i * words_ + j0 / 16;
+#if defined(__AVX512F__)
+    const __m512 kept = _mm512_set1_ps(scale_);
+    for (int64_t c = 0; 16 * c < n; ++c) {
+      const int64_t left = n - 16 * c;
+      const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+      _mm512_mask_storeu_ps(z + 16 * c, valid, _mm512_maskz_mov_ps(__mmask16(w[c]), kept));
     }
-}
+#else
+    for (int64_t j = 0; j < n; ++j) z[j] = (w[j >> 4] >> (j & 15)) & 1u ? scale_ : 0.0f;
+#endif
+  }
+
+ private:
+  const uint16_t* bits_ = nullptr;
+  int64_t words_ = 0;
+  float scale_ = 0.0f;
+};
 
 // Forward of query row i over keys [j0, j0+J) (Jp: J padded to whole vectors), online
 // softmax: the row's scores s become exp(s - m) times dropout's factors, its running max m
 // and sum l take in this block, and its output accumulated so far (o_row, Dhp wide) is
 // rescaled to the new max. The caller then adds s times the block's values to o_row.
 inline void forward_row(float* s, float* zb, float* o_row, int64_t Dhp, float& m_run, float& l_run, int64_t i,
-                        int64_t j0, int64_t J, int64_t Jp, int64_t S, int64_t row, const HeadMask& hm,
-                        const AttentionDropout& drop) {
+                        int64_t j0, int64_t J, int64_t Jp, const HeadMask& hm, const HeadKeep& keep) {
   hm.apply(s, i, j0, J);
   std::fill(s + J, s + Jp, kNegInf);
   const float m = std::max(m_run, row_max(s, Jp)), correction = exp_fast(m_run - m);
@@ -109,8 +119,8 @@ inline void forward_row(float* s, float* zb, float* o_row, int64_t Dhp, float& m
   m_run = m;
   if (correction != 1.0f)
     for (int64_t d = 0; d < Dhp; ++d) o_row[d] *= correction;
-  if (drop.p > 0.0f) {
-    dropout_factors(zb, Jp, row, j0, S, drop, false);
+  if (keep.active()) {
+    keep.factors(zb, Jp, i, j0);
 #pragma omp simd
     for (int64_t j = 0; j < Jp; ++j) s[j] *= zb[j];
   }
@@ -132,11 +142,11 @@ inline void finish_rows(float* out, int64_t ldo, float* lse, const float* ob, in
 // of the row becomes dS = P*(Z*g - delta) (Dao 2023); a fully masked row attends
 // uniformly and passes no gradient. l: the row's log-sum-exp, dl: its delta = dO . O.
 inline void backward_row(float* p, float* g, float* zb, int64_t i, int64_t j0, int64_t J, int64_t Jp, int64_t S,
-                         int64_t row, float l, float dl, const HeadMask& hm, const AttentionDropout& drop) {
+                         float l, float dl, const HeadMask& hm, const HeadKeep& keep) {
   if (hm.fully_masked(i)) {
     std::fill(p, p + J, 1.0f / float(S));
-    if (drop.p > 0.0f) {
-      dropout_factors(zb, J, row, j0, S, drop, true);
+    if (keep.active()) {
+      keep.factors(zb, J, i, j0);
       for (int64_t j = 0; j < J; ++j) p[j] *= zb[j];
     }
     std::fill(g, g + J, 0.0f);
@@ -144,8 +154,8 @@ inline void backward_row(float* p, float* g, float* zb, int64_t i, int64_t j0, i
   }
   hm.apply(p, i, j0, J);
   std::fill(p + J, p + Jp, kNegInf);
-  if (drop.p > 0.0f) {
-    dropout_factors(zb, Jp, row, j0, S, drop, true);
+  if (keep.active()) {
+    keep.factors(zb, Jp, i, j0);
 #pragma omp simd
     for (int64_t j = 0; j < Jp; ++j) {
       const float z = zb[j];
@@ -179,20 +189,30 @@ void row_deltas(float* delta, const float* dout, int64_t ldd, const In* o, int64
   }
 }
 
-// dq rows (stride ldq) += scale * the R rows of dqb (Dhp wide, Dh used).
+// dq rows (stride ldq) += scale * the R rows of dqb (Dhp wide, Dh used); = when `assign`.
 inline void add_scaled_rows(float* dq, int64_t ldq, const float* dqb, int64_t Dhp, int64_t R, int64_t Dh,
-                            float scale) {
+                            float scale, bool assign) {
   for (int64_t r = 0; r < R; ++r)
-    for (int64_t d = 0; d < Dh; ++d) dq[r * ldq + d] += scale * dqb[r * Dhp + d];
+    if (assign) {
+#pragma omp simd
+      for (int64_t d = 0; d < Dh; ++d) dq[r * ldq + d] = scale * dqb[r * Dhp + d];
+    } else {
+#pragma omp simd
+      for (int64_t d = 0; d < Dh; ++d) dq[r * ldq + d] += scale * dqb[r * Dhp + d];
+    }
 }
 
 // A head's accumulated dK and dV (S rows of Dhp, Dh used) added to dk, dv (rows of strides
-// ldk, ldv; either null when not wanted).
+// ldk, ldv; either null when not wanted), or copied where `assign` says.
 inline void add_key_gradients(float* dk, int64_t ldk, float* dv, int64_t ldv, const float* dka, const float* dva,
-                              int64_t Dhp, int64_t S, int64_t Dh) {
+                              int64_t Dhp, int64_t S, int64_t Dh, const AttentionAssign& assign) {
+  auto store = [Dh](float* dst, const float* src, bool copy) {
+    if (copy) std::copy(src, src + Dh, dst);
+    else accumulate(dst, src, Dh);
+  };
   for (int64_t s = 0; s < S; ++s) {
-    if (dk) accumulate(dk + s * ldk, dka + s * Dhp, Dh);
-    if (dv) accumulate(dv + s * ldv, dva + s * Dhp, Dh);
+    if (dk) store(dk + s * ldk, dka + s * Dhp, assign.k);
+    if (dv) store(dv + s * ldv, dva + s * Dhp, assign.v);
   }
 }
 
@@ -217,6 +237,7 @@ void backward_head_bf16(int64_t b, int64_t h, float* dq, HeadStrides dqs, float*
                         HeadStrides dvs, const float* dout, HeadStrides ds, const In* o, HeadStrides os,
                         const float* lse, const In* q, HeadStrides qs, const In* k, HeadStrides ks,
                         const In* v, HeadStrides vs, float scale, const AttentionShape& sh,
-                        const AttentionMask& mask, const AttentionDropout& drop);
+                        const AttentionMask& mask, const AttentionDropout& drop,
+                        const AttentionAssign& assign);
 
 }  // namespace attend::kernels::attention_detail

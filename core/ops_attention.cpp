@@ -105,13 +105,21 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   else if (grad) saved = inputs;
   return autograd::record(
       "attention", y, inputs,
-      [saved, where, y = keep_bf16 ? Tensor() : y, lse, keep_bits, key_padding, shape, causal, scale, drop](
+      [saved, where, saved_inputs = inputs.size(), y = keep_bf16 ? Tensor() : y, lse, keep_bits, key_padding, shape,
+       causal, scale, drop](
           const Tensor& dy_in, Grads& g) {
         const Tensor dy = rows_contiguous(dy_in);
         const int64_t Dh = shape.Dh;
         const kernels::AttentionMask mask{key_padding.defined() ? key_padding.data() : nullptr, causal};
+        // Backward writes every element of each input's gradient: a new buffer is assigned
+        // to, not zero-filled and added to.
+        std::array<float, 3> beta{};
+        for (size_t in = 0; in < saved_inputs; ++in)
+          if (g.wants(in)) g.for_write(in, beta[in]);
         std::array<float*, 3> d{};
         std::array<kernels::HeadStrides, 3> ds{};
+        const kernels::AttentionAssign assign{beta[where[0].input] == 0.0f, beta[where[1].input] == 0.0f,
+                                              beta[where[2].input] == 0.0f};
         for (size_t i = 0; i < 3; ++i) {
           const size_t in = where[i].input;
           if (!g.wants(in)) continue;
@@ -123,7 +131,7 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
         auto backward = [&](const auto& op, const auto* o, kernels::HeadStrides os) {
           kernels::attention_backward(d[0], ds[0], d[1], ds[1], d[2], ds[2], dy.data(), head_strides(dy, Dh), o, os,
                                       lse.data(), op.q, op.strides[0], op.k, op.strides[1], op.v, op.strides[2], scale,
-                                      shape, mask, drop);
+                                      shape, mask, drop, assign);
         };
         if (y.defined()) {
           backward(operands<float>(saved, where, Dh), y.data(), head_strides(y, Dh));

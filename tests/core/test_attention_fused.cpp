@@ -8,6 +8,7 @@
 
 #include "common/gradcheck.h"
 #include "core/gemm_bf16.h"
+#include "core/kernels_attention.h"
 #include "core/ops.h"
 #include "core/threads.h"
 
@@ -250,6 +251,45 @@ TEST(AttentionFused, PackedGradientsMatchCentralDifferences) {
   Tensor pad = padding(2, 3, {{1, 2}});
   EXPECT_TRUE(test::gradcheck(
       [&](const std::vector<Tensor>& in) { return attention_qkv(in[0], 2, pad, true, 0.7f); }, {qkv}));
+}
+
+// Backward assigning its gradients (the op's new gradient buffers) writes every element:
+// into buffers of NaN it gives what adding into zeros gives, on the fp32 blocked path and
+// (bf16 = true, from 64 positions) the bf16 one, with causality, a padded key, dropout, key
+// blocks and several query blocks (T, S > 32, 128 across the (b,h) pairs).
+void expect_assigned_gradients_equal_accumulated(int64_t T, int64_t S, int64_t Dh, bool bf16) {
+  const int64_t B = 2, H = 2, D = H * Dh;
+  const kernels::AttentionShape sh{B, H, T, S, Dh, bf16};
+  const kernels::HeadStrides qs{T * D, Dh, D}, kvs{S * D, Dh, D};
+  std::vector<float> pad(size_t(B * S), 0.0f);
+  pad[size_t(2 * S - 1)] = 1.0f;
+  const kernels::AttentionMask mask{pad.data(), true};
+  const std::vector<float> q = random_tensor({B * T * D}, -1.5f, 1.5f, 1).to_vector(),
+                           k = random_tensor({B * S * D}, -1.5f, 1.5f, 2).to_vector(),
+                           v = random_tensor({B * S * D}, -1.5f, 1.5f, 3).to_vector(),
+                           dout = random_tensor({B * T * D}, -1, 1, 4).to_vector();
+  std::vector<uint16_t> bits(size_t(kernels::attention_keep_words(sh)));
+  const kernels::AttentionDropout drop{0.2f, 5, 7, bits.data()};
+  std::vector<float> o(size_t(B * T * D)), lse(size_t(B * H * T));
+  kernels::attention_forward(o.data(), qs, lse.data(), q.data(), qs, k.data(), kvs, v.data(), kvs, 0.3f, sh, mask,
+                             drop);
+  std::vector<float> grads[2];
+  for (int assign = 0; assign < 2; ++assign) {
+    const float init = assign ? std::nanf("") : 0.0f;
+    std::vector<float> dq(q.size(), init), dk(k.size(), init), dv(v.size(), init);
+    kernels::attention_backward(dq.data(), qs, dk.data(), kvs, dv.data(), kvs, dout.data(), qs, o.data(), qs,
+                                lse.data(), q.data(), qs, k.data(), kvs, v.data(), kvs, 0.3f, sh, mask, drop,
+                                {assign == 1, assign == 1, assign == 1});
+    grads[assign] = dq;
+    grads[assign].insert(grads[assign].end(), dk.begin(), dk.end());
+    grads[assign].insert(grads[assign].end(), dv.begin(), dv.end());
+  }
+  EXPECT_EQ(grads[1], grads[0]);
+}
+
+TEST(AttentionFused, BackwardAssigningNewGradientsWritesEveryElement) {
+  expect_assigned_gradients_equal_accumulated(40, 150, 12, false);
+  expect_assigned_gradients_equal_accumulated(70, 150, 20, true);
 }
 
 // bf16 products (gemm precision bf16) against fp32: the same values and gradients up to
