@@ -39,10 +39,11 @@ void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, fl
                             const float* y, const float* gamma, const float* beta, int64_t N, int64_t D, float eps,
                             float p, uint64_t seed, uint64_t stream);
 // dz from layer_norm_backward, then dx += dz and dy += dz * mask * scale (mask null: dy +=
-// dz); dx, dy, dgamma, dbeta null when not wanted. Shapes as add_layer_norm_forward.
+// dz), or = where assign_x, assign_y say (new gradient buffers); dx, dy, dgamma, dbeta
+// null when not wanted. Shapes as add_layer_norm_forward.
 void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, const float* dout, const float* z,
                              const uint8_t* mask, const float* mean, const float* rstd, const float* gamma, int64_t N,
-                             int64_t D, float scale);
+                             int64_t D, float scale, bool assign_x = false, bool assign_y = false);
 
 // Element i is kept when dropout_uniform(seed, stream, i) >= p (core/rng.h), then scaled
 // by 1/(1-p); the draws run vectorised, four elements per Philox evaluation. y, x: (n); mask: (n) or null, 1 where kept.

@@ -156,8 +156,8 @@ void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, fl
 
 void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, const float* dout, const float* z,
                              const uint8_t* mask, const float* mean, const float* rstd, const float* gamma, int64_t N,
-                             int64_t D, float scale) {
-  // dz row by row in L1, then dx += dz and dy += dz * mask * scale.
+                             int64_t D, float scale, bool assign_x, bool assign_y) {
+  // dz row by row in L1, then dx (+)= dz and dy (+)= dz * mask * scale.
   layer_norm_backward_rows(nullptr, dgamma, dbeta, dout, z, mean, rstd, gamma, N, D, dx || dy,
                            [=](int64_t i, const float* __restrict dz) {
     // Locals, not the closure's members: stores through dy could alias those and keep the
@@ -166,18 +166,28 @@ void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, 
     const int64_t n = D;
     if (dx) {
       float* __restrict dxi = dx + i * n;
+      if (assign_x) {
+        std::copy(dz, dz + n, dxi);
+      } else {
 #pragma omp simd
-      for (int64_t j = 0; j < n; ++j) dxi[j] += dz[j];
+        for (int64_t j = 0; j < n; ++j) dxi[j] += dz[j];
+      }
     }
-    if (dy && mask) {
+    if (dy) {
       float* __restrict dyi = dy + i * n;
-      const uint8_t* mi = mask + i * n;
+      const uint8_t* mi = mask ? mask + i * n : nullptr;
+      if (mi && assign_y) {
 #pragma omp simd
-      for (int64_t j = 0; j < n; ++j) dyi[j] += mi[j] ? dz[j] * s : 0.0f;
-    } else if (dy) {
-      float* __restrict dyi = dy + i * n;
+        for (int64_t j = 0; j < n; ++j) dyi[j] = mi[j] ? dz[j] * s : 0.0f;
+      } else if (mi) {
 #pragma omp simd
-      for (int64_t j = 0; j < n; ++j) dyi[j] += dz[j];
+        for (int64_t j = 0; j < n; ++j) dyi[j] += mi[j] ? dz[j] * s : 0.0f;
+      } else if (assign_y) {
+        std::copy(dz, dz + n, dyi);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) dyi[j] += dz[j];
+      }
     }
   });
 }

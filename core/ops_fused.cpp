@@ -113,11 +113,15 @@ Tensor add_layer_norm(const Tensor& x_in, const Tensor& y_in, const Tensor& gamm
   const float scale = 1.0f / (1.0f - p);
   return autograd::record("add_layer_norm", out, std::move(inputs),
                           [z, gamma, mean, rstd, mask, gamma_at, beta_at, scale, N, D](const Tensor& dout, Grads& g) {
-    kernels::add_layer_norm_backward(g.wants(0) ? g.at(0).data() : nullptr, g.wants(1) ? g.at(1).data() : nullptr,
-                                     gamma_at && g.wants(gamma_at) ? g.at(gamma_at).data() : nullptr,
+    // x's and y's gradients are written whole: new buffers are assigned to, not zero-filled
+    float beta_x = 1.0f, beta_y = 1.0f;
+    float* dx = g.wants(0) ? g.for_write(0, beta_x).data() : nullptr;
+    float* dy = g.wants(1) ? g.for_write(1, beta_y).data() : nullptr;
+    kernels::add_layer_norm_backward(dx, dy, gamma_at && g.wants(gamma_at) ? g.at(gamma_at).data() : nullptr,
                                      beta_at && g.wants(beta_at) ? g.at(beta_at).data() : nullptr, dout.data(),
                                      z.data(), mask ? mask->data() : nullptr, mean.data(), rstd.data(),
-                                     gamma.defined() ? gamma.data() : nullptr, N, D, scale);
+                                     gamma.defined() ? gamma.data() : nullptr, N, D, scale, beta_x == 0.0f,
+                                     beta_y == 0.0f);
   });
 }
 

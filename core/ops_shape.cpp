@@ -102,8 +102,11 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   return autograd::record("concat", y, xs, [d, starts](const Tensor& dy, Grads& g) {
     for (size_t i = 0; i < starts.size(); ++i) {
       if (!g.wants(i)) continue;
-      const Tensor& dx = g.at(i);
-      sum_to_accumulate(dx.data(), dx.shape(), dy.detach().slice(d, starts[i], starts[i] + dx.shape()[size_t(d)]));
+      float beta = 1.0f;
+      const Tensor& dx = g.for_write(i, beta);  // a new buffer is copied into, not zero-filled and added to
+      const Tensor part = dy.detach().slice(d, starts[i], starts[i] + dx.shape()[size_t(d)]);
+      if (beta == 0.0f) copy_strided(dx, part);
+      else sum_to_accumulate(dx.data(), dx.shape(), part);
     }
   });
 }

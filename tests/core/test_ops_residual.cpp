@@ -212,3 +212,27 @@ TEST(AddLayerNorm, DoesNotDependOnThreadCount) {
   });
   EXPECT_EQ(one, two);
 }
+
+// Backward assigning to new gradient buffers (the op's case) writes every row of dx and dy:
+// into NaN it gives what adding into zeros gives, with and without dropout's mask.
+TEST(AddLayerNorm, BackwardAssigningNewGradientsWritesEveryElement) {
+  const int64_t N = 70, D = 48;
+  const std::vector<float> x = random_tensor({N, D}, -1, 1, 73).to_vector(), y = random_tensor({N, D}, -1, 1, 74).to_vector();
+  const std::vector<float> dout = random_tensor({N, D}, -1, 1, 75).to_vector();
+  for (float p : {0.0f, 0.2f}) {
+    std::vector<float> out(size_t(N * D)), z(size_t(N * D)), mean(static_cast<size_t>(N)), rstd(static_cast<size_t>(N));
+    std::vector<uint8_t> mask(size_t(N * D));
+    kernels::add_layer_norm_forward(out.data(), z.data(), p > 0 ? mask.data() : nullptr, mean.data(), rstd.data(),
+                                    x.data(), y.data(), nullptr, nullptr, N, D, 1e-5f, p, 3, 4);
+    std::vector<float> grads[2];
+    for (int assign = 0; assign < 2; ++assign) {
+      std::vector<float> dx(size_t(N * D), assign ? std::nanf("") : 0.0f), dy = dx;
+      kernels::add_layer_norm_backward(dx.data(), dy.data(), nullptr, nullptr, dout.data(), z.data(),
+                                       p > 0 ? mask.data() : nullptr, mean.data(), rstd.data(), nullptr, N, D,
+                                       1.0f / (1.0f - p), assign == 1, assign == 1);
+      grads[assign] = dx;
+      grads[assign].insert(grads[assign].end(), dy.begin(), dy.end());
+    }
+    EXPECT_EQ(grads[1], grads[0]) << "p " << p;
+  }
+}
