@@ -115,29 +115,62 @@ void pairs_over_rows(bf* dst, int64_t Cp, const In* x, int64_t ls, int64_t L, in
   }
 }
 
+// The 16 x 16 transpose of r[0..15] (rows of 16 32-bit values) in place: r[j] becomes
+// column j. Pure moves: any bits (bf16 pairs here) pass unchanged. (maskz forms: the plain
+// ones trip GCC 12's -Wmaybe-uninitialized inside the intrinsics.)
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {  // pairs of rows interleaved within each 128-bit lane
+    t[2 * i] = _mm512_maskz_unpacklo_ps(0xffff, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(0xffff, r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // u[4i+c]: rows 4i..4i+3 of columns c, c+4, c+8, c+12 (one per lane)
+    u[4 * i] = _mm512_maskz_shuffle_ps(0xffff, t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_maskz_shuffle_ps(0xffff, t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm512_maskz_shuffle_ps(0xffff, t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_maskz_shuffle_ps(0xffff, t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int c = 0; c < 4; ++c) {
+    // t[c]: columns c, c+8, c, c+8 of rows 0-3, 0-3, 4-7, 4-7 (one per lane); t[c+4]: the
+    // same of columns c+4, c+12; t[c+8], t[c+12]: likewise of rows 8-15.
+    t[c] = _mm512_maskz_shuffle_f32x4(0xffff, u[c], u[4 + c], 0x88);
+    t[c + 4] = _mm512_maskz_shuffle_f32x4(0xffff, u[c], u[4 + c], 0xdd);
+    t[c + 8] = _mm512_maskz_shuffle_f32x4(0xffff, u[8 + c], u[12 + c], 0x88);
+    t[c + 12] = _mm512_maskz_shuffle_f32x4(0xffff, u[8 + c], u[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 8; ++c) {  // the first and second halves of t[c], t[c+8]: columns c and c+8
+    r[c] = _mm512_maskz_shuffle_f32x4(0xffff, t[c], t[c + 8], 0x88);
+    r[c + 8] = _mm512_maskz_shuffle_f32x4(0xffff, t[c], t[c + 8], 0xdd);
+  }
+}
+
 // x^T as a pair-interleaved operand over C (x: L rows of stride ls, C used): pair row t holds
 // (x(l, 2t), x(l, 2t+1)) for every l, Lp (a multiple of 16) pairs per row; rows L..Lp and
-// an odd last column zero. Pairs are gathered 16 rows at a time straight from bf16 rows
-// of even C and stride, else from a rounded copy in tmp (L * round2(C) bf16 of scratch).
+// an odd last column zero. The pairs (32 bits each) of 16 rows by 16 pair columns are
+// transposed in registers, read straight from bf16 rows of even C and stride, else from a
+// rounded copy in tmp (L * round2(C) bf16 of scratch).
 template <typename In>
 void pairs_over_cols(bf* dst, int64_t Lp, const In* x, int64_t ls, int64_t L, int64_t C, bf* tmp) {
-  const int64_t C2 = round2(C);
+  const int64_t C2 = round2(C), T = C2 / 2;
   const void* src = tmp;
-  int64_t lds = C2 / 2;  // pairs per source row
+  int64_t lds = T;  // pairs per source row
   if constexpr (std::is_same_v<In, bf16>) {
     if (C % 2 == 0 && ls % 2 == 0 && reinterpret_cast<uintptr_t>(x) % 4 == 0) src = x, lds = ls / 2;
   }
   if (src == tmp) rows_bf16(tmp, C2, C2, x, ls, L, C, 1.0f);
   const int32_t* pairs = static_cast<const int32_t*>(src);
-  for (int64_t l0 = 0; l0 < Lp; l0 += 16) {
-    const __mmask16 rows = first(L - l0);
-    const __m512i index = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(int32_t(l0)),
-                                                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
-                                             _mm512_set1_epi32(int32_t(lds)));
-    for (int64_t t = 0; t < C2 / 2; ++t)
-      _mm512_storeu_si512(dst + 2 * (t * Lp + l0),
-                          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, index, pairs + t, 4));
-  }
+  int32_t* out = reinterpret_cast<int32_t*>(dst);
+  for (int64_t l0 = 0; l0 < Lp; l0 += 16)
+    for (int64_t t0 = 0; t0 < T; t0 += 16) {
+      const int64_t nt = std::min<int64_t>(16, T - t0);
+      const __mmask16 cols = first(nt);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = l0 + i < L ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(cols, pairs + (l0 + i) * lds + t0))
+                          : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t c = 0; c < nt; ++c) _mm512_storeu_si512(out + (t0 + c) * Lp + l0, _mm512_castps_si512(r[c]));
+    }
 }
 
 // Scores computed from q rounded before it was scaled (bf16 operands) take the scale now:
