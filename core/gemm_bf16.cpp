@@ -3,6 +3,7 @@
 #include "core/gemm_bf16.h"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -55,13 +56,17 @@ void round_row(bf16* dst, const float* src, int64_t n) {
 
 // Packs the stored matrices of one operand: `count` matrices `stride` apart, each rows x
 // cols with row stride ld, into dst as count contiguous rows x cols matrices.
+// Inside a parallel region (a kernel's per-thread chunk) it runs on the calling thread
+// without opening a nested region.
 void pack(bf16* dst, const float* src, int64_t count, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
   const int64_t total = count * rows;
-#pragma omp parallel for schedule(static) if (total * cols > kConvertParallelMin)
-  for (int64_t r = 0; r < total; ++r) {
-    const int64_t b = r / rows, i = r % rows;
-    round_row(dst + r * cols, src + b * stride + i * ld, cols);
+  auto row = [=](int64_t r) { round_row(dst + r * cols, src + (r / rows) * stride + (r % rows) * ld, cols); };
+  if (total * cols <= kConvertParallelMin || omp_in_parallel()) {
+    for (int64_t r = 0; r < total; ++r) row(r);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < total; ++r) row(r);
 }
 
 }  // namespace
