@@ -61,6 +61,12 @@ void gemm_bf16_pre(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    Bf16Operand B, int64_t ldb, int64_t stride_b,                               //
                    float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch = 1);
 
+// linear()'s product in bf16: C: (M,N) contiguous = A: (M,K) @ W^T (both bf16, row-major,
+// W: (N,K)), plus bias: (N) when not null, then relu when `relu`, all in the product's
+// epilogue (no pass over C after it); C f32, or bf16 (rounded to nearest even) when c_bf16.
+void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
+                      void* C, bool c_bf16);
+
 // dst: (rows, cols) contiguous = bf16(src: (rows, cols) with row stride ld). Rounds to
 // nearest even; NaN stays NaN.
 void convert_to_bf16(bf16* dst, const float* src, int64_t rows, int64_t cols, int64_t ld);

@@ -70,11 +70,15 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, not 
 // a: (...,M,K), b: (...,K,N) or (K,N) -> (...,M,N). Transposed views of either
 // operand are folded into the gemm call, not copied. da = dy@b^T, db = a^T@dy
 Tensor matmul(const Tensor& a, const Tensor& b);
-// x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear.
+// x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear. x may be
+// bf16 (a linear_relu result kept in bf16 by bf16 training): under gemm precision bf16 the
+// product reads it as it is; otherwise it is widened, and then takes no gradient.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
-// relu(linear(x, w, bias)) with bias and relu in one pass after the product. With
-// dz = dy*[y>0]: dx = dz@w, dw = dz^T@x, dbias = sum of dz over rows
-Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+// relu(linear(x, w, bias)) with bias and relu in one pass after the product (in its
+// epilogue under gemm precision bf16). With dz = dy*[y>0]: dx = dz@w, dw = dz^T@x, dbias
+// = sum of dz over rows. `out`: the result's type, f32 or bf16; bf16 training keeps a
+// feed-forward's hidden layer in bf16 (its one reader, the next product, rounds it anyway).
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), DType out = DType::f32);
 
 // --- fused ops (ops_fused.cpp) ------------------------------------------------------
 Tensor softmax(const Tensor& x);      // last axis; dx = y*(dy - sum(dy*y))

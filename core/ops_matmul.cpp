@@ -126,27 +126,28 @@ void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool 
   else if (bias.defined()) kernels::bias_add_forward(y.data(), bias.data(), R, out);
 }
 
-// linear() or linear_relu() with gemm precision bf16; x: (...,in), w: (out,in) contiguous.
-// Backward keeps x's bf16 copy, shared with every other product of x (bf16_activation),
-// and, for relu, the output's bf16 copy (the one the next product of it takes) as the
-// mask; the weight is rounded for the forward and again in backward, so the bf16 copies
-// of all weights are not held between the passes.
-Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu) {
+// linear() or linear_relu() with gemm precision bf16; x: (...,in) f32 or bf16, w: (out,in)
+// contiguous; the result f32 or bf16 (`out_type`). Bias and relu are applied in the
+// product's epilogue. Backward keeps x's bf16 copy (x itself when bf16), shared with every
+// other product of x (bf16_activation), and, for relu, the output's bf16 copy (the one the
+// next product of it takes; the output itself when bf16) as the mask; the weight is
+// rounded for the forward and again in backward, so the bf16 copies of all weights are not
+// held between the passes.
+Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu, DType out_type) {
   const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
-  const Tensor x16 = bf16_activation(x);
+  const Tensor x16 = x.dtype() == DType::bf16 ? x : bf16_activation(x);
   Shape shape = x.shape();
   shape.back() = out;
-  Tensor y = Tensor::empty(shape);
+  Tensor y = Tensor::empty(shape, out_type);
   {
     const Tensor w16 = bf16_weight(w);
-    gemm_bf16_pre(false, true, R, out, in, 1.0f, {.rounded = x16.data_as<bf16>()}, in, 0,
-                  {.rounded = w16.data_as<bf16>()}, in, 0, 0.0f, y.data(), out, 0);
+    gemm_bf16_linear(R, out, in, x16.data_as<bf16>(), w16.data_as<bf16>(), has_bias ? bias.data() : nullptr, relu,
+                     y.raw_data(), out_type == DType::bf16);
   }
-  add_bias(y, bias, R, out, relu);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  const Tensor y16 = relu && autograd::needs_grad(inputs) ? bf16_activation(y) : Tensor();
+  const Tensor y16 = !relu || !autograd::needs_grad(inputs) ? Tensor() : out_type == DType::bf16 ? y : bf16_activation(y);
   return autograd::record(relu ? "linear_relu" : "linear", y, std::move(inputs),
                           [x16, w, y16, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
     const bool dx = g.wants(0), dw = g.wants(1);
@@ -238,9 +239,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 namespace {
 
 // linear(), then relu when `relu`: y = x @ w^T, then bias (and relu) added in one pass;
-// backward takes relu's mask from y and sums the bias gradient in the same pass.
-Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, bool relu) {
-  check_f32(op, x_in, "x");
+// backward takes relu's mask from y and sums the bias gradient in the same pass. The
+// result is f32, or bf16 when out_type says (bf16 training, a feed-forward's hidden layer).
+Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, bool relu,
+                 DType out_type) {
+  CHECK(x_in.defined() && (x_in.dtype() == DType::f32 || x_in.dtype() == DType::bf16), "{}: x must be f32 or bf16, got {}",
+        op, x_in.defined() ? x_in.str() : "undefined");
+  CHECK(out_type == DType::f32 || out_type == DType::bf16, "{}: the result can be f32 or bf16, not {}", op,
+        dtype_name(out_type));
   check_f32(op, w_in, "weight");
   CHECK(w_in.dim() == 2, "{}: weight must be 2-D (out, in), got {}", op, shape_str(w_in.shape()));
   CHECK(x_in.dim() >= 1 && x_in.size(-1) == w_in.size(1),
@@ -252,13 +258,25 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
     CHECK(bias_in.dim() == 1 && bias_in.size(0) == w_in.size(0), "{}: bias {} does not match weight {}", op,
           shape_str(bias_in.shape()), shape_str(w_in.shape()));
   }
-  const Tensor x = as_rows(x_in) ? x_in : contiguous(x_in);
+  const bool bf16 = gemm_precision() == GemmPrecision::bf16;
+  // bf16 in or out is bf16 training's (gemm precision bf16, on linear_bf16's path below);
+  // elsewhere a bf16 x is widened and a bf16 result rounded, without gradients.
+  const bool bf16_path = bf16 && w_in.is_contiguous() && (x_in.dtype() == DType::f32 || x_in.is_contiguous());
+  if ((x_in.dtype() == DType::bf16 || out_type == DType::bf16) && !bf16_path) {
+    CHECK(!autograd::needs_grad({x_in, w_in, bias_in}),
+          "{}: a bf16 x or result ({}) takes gradients only under gemm precision bf16, contiguous, with a contiguous weight", op,
+          x_in.str());
+    const Tensor y = linear_op(op, to_dtype(x_in, DType::f32), w_in, bias_in, relu, DType::f32);
+    return to_dtype(y, out_type);
+  }
   const Tensor w = as_batched(w_in) ? w_in : contiguous(w_in);
   const Tensor bias = has_bias ? contiguous(bias_in) : Tensor();
+  if (x_in.dtype() == DType::bf16 || out_type == DType::bf16)
+    return linear_bf16(contiguous(x_in), w, bias, relu, out_type);
+  const Tensor x = as_rows(x_in) ? x_in : contiguous(x_in);
   const Operand X = *as_rows(x), W = *as_batched(w);
   const int64_t R = X.rows, in = X.cols, out = W.rows;
 
-  const bool bf16 = gemm_precision() == GemmPrecision::bf16;
   if (!autograd::needs_grad({x, w, bias}) && !X.trans && w.is_contiguous()) {
     Tensor y = linear_packed(x, X, w, bias, bf16);  // decoding under a Bf16WeightCache
     if (y.defined()) {
@@ -266,7 +284,7 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
       return autograd::record(op, y, {x, w, bias}, {});
     }
   }
-  if (bf16 && x.is_contiguous() && w.is_contiguous()) return linear_bf16(x, w, bias, relu);
+  if (bf16 && x.is_contiguous() && w.is_contiguous()) return linear_bf16(x, w, bias, relu, DType::f32);
 
   Shape shape = x.shape();
   shape.back() = out;
@@ -303,10 +321,12 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) { return linear_op("linear", x, w, bias, false); }
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  return linear_op("linear", x, w, bias, false, DType::f32);
+}
 
-Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  return linear_op("linear_relu", x, w, bias, true);
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias, DType out) {
+  return linear_op("linear_relu", x, w, bias, true, out);
 }
 
 }  // namespace attend

@@ -31,10 +31,10 @@ Tensor Linear::forward(const Tensor& x) const {
   return linear(x, weight_, bias_);
 }
 
-Tensor Linear::forward_relu(const Tensor& x) const {
+Tensor Linear::forward_relu(const Tensor& x, DType out) const {
   CHECK(x.dim() >= 1 && x.size(-1) == options_.in, "Linear: input {} does not end in the input size {}", x.str(),
         options_.in);
-  return linear_relu(x, weight_, bias_);
+  return linear_relu(x, weight_, bias_, out);
 }
 
 }  // namespace attend

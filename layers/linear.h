@@ -26,7 +26,8 @@ class Linear : public Module {
   Linear(const LinearOptions& options, const Tensor& shared_weight);
 
   Tensor forward(const Tensor& x) const;  // x: (..., in) -> (..., out)
-  Tensor forward_relu(const Tensor& x) const;  // relu(forward(x)) in one op (linear_relu)
+  // relu(forward(x)) in one op (linear_relu), its result f32 or bf16 (`out`)
+  Tensor forward_relu(const Tensor& x, DType out = DType::f32) const;
 
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined without bias

@@ -310,3 +310,55 @@ TEST(LinearBf16, BackwardSumsDyForTheBiasAndMultipliesRoundedDy) {
       }
   }
 }
+
+// bf16 training keeps a feed-forward's hidden layer in bf16: linear_relu into bf16 gives
+// the f32 result rounded (bias and relu come before the rounding), the next linear reads
+// it as it is, and values and gradients equal those of the f32 hidden layer (whose next
+// product rounds it the same way).
+TEST(LinearBf16, HiddenLayerInBf16EqualsTheF32OneRounded) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const int64_t R = 37, in = 24, hidden = 40, out = 16;
+  const Tensor x0 = random_tensor({R, in}, -1, 1, 90), w10 = random_tensor({hidden, in}, -1, 1, 91);
+  const Tensor b10 = random_tensor({hidden}, -1, 1, 92), w20 = random_tensor({out, hidden}, -1, 1, 93);
+  const Tensor dy = random_tensor({R, out}, -1, 1, 94);
+  std::vector<std::vector<float>> got[2];
+  for (int bf16 = 0; bf16 < 2; ++bf16) {
+    Tensor x = x0.clone().detach().set_requires_grad(), w1 = w10.clone().detach().set_requires_grad();
+    Tensor b1 = b10.clone().detach().set_requires_grad(), w2 = w20.clone().detach().set_requires_grad();
+    const Tensor h = linear_relu(x, w1, b1, bf16 ? DType::bf16 : DType::f32);
+    ASSERT_EQ(h.dtype(), bf16 ? DType::bf16 : DType::f32);
+    std::vector<float> hv = to_dtype(h, DType::f32).to_vector();
+    if (!bf16)
+      for (float& v : hv) v = from_bf16(to_bf16(v));
+    Tensor y = linear(h, w2);
+    y.backward(dy);
+    got[bf16] = {hv, y.to_vector(), x.grad().to_vector(), w1.grad().to_vector(), b1.grad().to_vector(),
+                 w2.grad().to_vector()};
+  }
+  const char* names[] = {"h (rounded)", "y", "dx", "dw1", "db1", "dw2"};
+  for (size_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(got[1][i].size(), got[0][i].size()) << names[i];
+    for (size_t j = 0; j < got[0][i].size(); ++j) EXPECT_NEAR(got[1][i][j], got[0][i][j], 1e-5f) << names[i] << " " << j;
+  }
+}
+
+TEST(LinearBf16, Bf16InputTakesGradientsOnlyUnderBf16Precision) {
+  Tensor x = to_dtype(random_tensor({4, 3}, -1, 1, 95), DType::bf16), w = random_tensor({2, 3}, -1, 1, 96);
+  // without gradients it is widened
+  EXPECT_EQ(linear(x, w).to_vector(), linear(to_dtype(x, DType::f32), w).to_vector());
+  w.set_requires_grad(true);
+  EXPECT_NE(error_of([&] { linear(x, w); }).find("linear: a bf16 x or result"), std::string::npos)
+      << error_of([&] { linear(x, w); });
+  EXPECT_NE(error_of([&] { linear_relu(to_dtype(x, DType::f32), w, Tensor(), DType::i32); })
+                .find("linear_relu: the result can be f32 or bf16, not i32"),
+            std::string::npos)
+      << error_of([&] { linear_relu(to_dtype(x, DType::f32), w, Tensor(), DType::i32); });
+}
+
+TEST(LinearBf16, EmptyInnerDimensionGivesTheBiasThroughRelu) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const Tensor x = Tensor::zeros({3, 0}), w = Tensor::zeros({2, 0}), bias = Tensor::from_vector({-1.5f, 2.5f}, {2});
+  EXPECT_EQ(linear(x, w, bias).to_vector(), std::vector<float>({-1.5f, 2.5f, -1.5f, 2.5f, -1.5f, 2.5f}));
+  EXPECT_EQ(to_dtype(linear_relu(x, w, bias, DType::bf16), DType::f32).to_vector(),
+            std::vector<float>({0.0f, 2.5f, 0.0f, 2.5f, 0.0f, 2.5f}));
+}
