@@ -71,9 +71,11 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, not 
 // operand are folded into the gemm call, not copied. da = dy@b^T, db = a^T@dy
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (...,in), w: (out,in), bias: (out) or undefined -> (...,out); nn.Linear. x may be
-// bf16 (a linear_relu result kept in bf16 by bf16 training): under gemm precision bf16 the
-// product reads it as it is; otherwise it is widened, and then takes no gradient.
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+// bf16 (a result kept in bf16 by bf16 training): under gemm precision bf16 the product
+// reads it as it is; otherwise it is widened, and then takes no gradient. `out`: the
+// result's type, f32 or bf16 (bf16 training keeps attention's projections in bf16: the
+// fused attention reads its operands rounded anyway).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), DType out = DType::f32);
 // relu(linear(x, w, bias)) with bias and relu in one pass after the product (in its
 // epilogue under gemm precision bf16). With dz = dy*[y>0]: dx = dz@w, dw = dz^T@x, dbias
 // = sum of dz over rows. `out`: the result's type, f32 or bf16; bf16 training keeps a

@@ -58,6 +58,9 @@ Operands<Q, KV> operands(const std::vector<Tensor>& inputs, const std::array<Ope
 Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array<Operand, 3>& where, int64_t H,
                     int64_t D, const Tensor& key_padding_in, bool causal, float scale, float dropout_p,
                     Generator* gen) {
+  for (const Tensor& x : inputs)  // a bf16 copy would take no gradient back to x
+    CHECK(x.dtype() == DType::f32 || x.stride(-1) == 1 || x.size(-1) == 1 || !autograd::needs_grad({x}),
+          "{}: bf16 {} with gradients must have contiguous rows", op, x.str());
   for (Tensor& x : inputs) x = rows_contiguous(x);
   const Tensor& q0 = inputs[where[0].input];
   const Tensor& k0 = inputs[where[1].input];
@@ -77,8 +80,11 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
   if (dropout_p > 0.0f) drop = {dropout_p, gen->seed(), gen->next_stream()};
   const bool grad = autograd::needs_grad(inputs);
   // Keys and values from a bf16 decoding cache (layers/attention.h KVCache): no gradients.
-  const bool bf16_cache = inputs[where[1].input].dtype() == DType::bf16;
+  const bool bf16_cache = inputs[where[1].input].dtype() == DType::bf16 && inputs[where[1].input].dim() == 4;
   CHECK(!bf16_cache || !grad, "{}: bf16 keys and values (a decoding cache) take no gradients", op);
+  // (B,L,W) rows in bf16: projections kept in bf16 by bf16 training, read as they are.
+  bool bf16_rows = false;
+  for (const Tensor& x : inputs) bf16_rows |= x.dtype() == DType::bf16 && x.dim() == 3;
   // The dropout mask, 1 bit per probability, saved for backward rather than drawn again.
   Tensor keep_bits;
   if (grad && dropout_p > 0.0f) {
@@ -86,19 +92,24 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
     drop.keep_bits = reinterpret_cast<uint16_t*>(keep_bits.data_as<int32_t>());
   }
 
-  // bf16 copies of the inputs (and below of the output) in bf16 training; shared with the
-  // products of the same tensors (bf16_activation).
-  const bool keep_bf16 = grad && shape.bf16;
+  // q, k, v read in bf16 in bf16 training, or when any comes in bf16 rows: f32 ones are
+  // rounded (bf16_activation: a copy shared with the products of the same tensors), bf16
+  // ones read as they are; saved so for backward, with (below) the output's bf16 copy.
+  const bool read_bf16 = (grad && shape.bf16) || bf16_rows;
+  const bool keep_bf16 = grad && read_bf16;
+  std::vector<Tensor> rows16;
+  if (read_bf16)
+    for (const Tensor& x : inputs)
+      rows16.push_back(x.dtype() == DType::bf16 ? x.contiguous() : bf16_activation(x.contiguous()));
   std::vector<Tensor> saved;
-  if (keep_bf16)
-    for (const Tensor& x : inputs) saved.push_back(bf16_activation(x.contiguous()));
+  if (keep_bf16) saved = rows16;
   Tensor y = Tensor::empty({B, T, D});
   Tensor lse = grad ? Tensor::empty({B, H, T}) : Tensor();
   auto forward = [&](const auto& op) {
     kernels::attention_forward(y.data(), head_strides(y, Dh), grad ? lse.data() : nullptr, op.q, op.strides[0], op.k,
                                op.strides[1], op.v, op.strides[2], scale, shape, mask, drop);
   };
-  if (keep_bf16) forward(operands<bf16>(saved, where, Dh));
+  if (read_bf16) forward(operands<bf16>(rows16, where, Dh));
   else if (bf16_cache) forward(operands<float, bf16>(inputs, where, Dh));
   else forward(operands<float>(inputs, where, Dh));
   if (keep_bf16) saved.push_back(bf16_activation(y));  // last: the output
@@ -143,8 +154,9 @@ Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array
 }
 
 void check_rows(const char* op, const Tensor& x, const char* name, int64_t B, int64_t W) {
-  CHECK(x.defined() && x.dtype() == DType::f32 && x.dim() == 3 && (B < 0 || x.size(0) == B) && x.size(2) == W,
-        "{}: {} must be f32 ({}, L, {}), got {}", op, name, B < 0 ? "B" : std::to_string(B), W, str(x));
+  CHECK(x.defined() && (x.dtype() == DType::f32 || x.dtype() == DType::bf16) && x.dim() == 3 &&
+            (B < 0 || x.size(0) == B) && x.size(2) == W,
+        "{}: {} must be f32 or bf16 ({}, L, {}), got {}", op, name, B < 0 ? "B" : std::to_string(B), W, str(x));
 }
 
 void check_heads(const char* op, int64_t D, int64_t heads) {

@@ -321,8 +321,8 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  return linear_op("linear", x, w, bias, false, DType::f32);
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, DType out) {
+  return linear_op("linear", x, w, bias, false, out);
 }
 
 Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias, DType out) {

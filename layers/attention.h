@@ -89,9 +89,13 @@ class MultiHeadAttention : public Module {
   // in training the weights are concatenated in the forward (the concat's backward splits
   // their gradient); without gradients under a Bf16WeightCache (decoding) the
   // concatenation is made and packed once (cached_concat). Undefined otherwise (then one
-  // product per projection). Parameter names are unchanged.
-  Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections) const;
+  // product per projection). Parameter names are unchanged. The result is f32, or bf16
+  // when `out` says (bf16 training, for the fused attention, which reads it rounded anyway).
+  Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections, DType out = DType::f32) const;
   float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
+  // The type of the fused attention's q, k, v from the projections: bf16 in bf16 training
+  // (gemm precision bf16 with gradients), as autocast keeps them, else f32.
+  static DType operand_type();
 
   AttentionOptions options_;
   Linear q_proj_, k_proj_, v_proj_, out_proj_;

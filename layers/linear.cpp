@@ -25,10 +25,10 @@ void Linear::init_bias() {
   if (options_.bias) bias_ = register_parameter("bias", Tensor::zeros({options_.out}));
 }
 
-Tensor Linear::forward(const Tensor& x) const {
+Tensor Linear::forward(const Tensor& x, DType out) const {
   CHECK(x.dim() >= 1 && x.size(-1) == options_.in, "Linear: input {} does not end in the input size {}", x.str(),
         options_.in);
-  return linear(x, weight_, bias_);
+  return linear(x, weight_, bias_, out);
 }
 
 Tensor Linear::forward_relu(const Tensor& x, DType out) const {

@@ -25,7 +25,7 @@ class Linear : public Module {
   // Uses `shared_weight` ([out, in], owned elsewhere) as its weight: weight tying.
   Linear(const LinearOptions& options, const Tensor& shared_weight);
 
-  Tensor forward(const Tensor& x) const;  // x: (..., in) -> (..., out)
+  Tensor forward(const Tensor& x, DType out = DType::f32) const;  // x: (..., in) -> (..., out), f32 or bf16
   // relu(forward(x)) in one op (linear_relu), its result f32 or bf16 (`out`)
   Tensor forward_relu(const Tensor& x, DType out = DType::f32) const;
 

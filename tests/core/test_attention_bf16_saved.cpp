@@ -209,3 +209,50 @@ TEST(AttentionBf16Operands, Bf16TrainingStaysNearFp32OnRoundedInputs) {
   expect_bf16_training_near_fp32_on_rounded_inputs(17, 10, 2, 0.2f);  // odd head size, dropout
   expect_bf16_training_near_fp32_on_rounded_inputs(9, 32, 2, 0.0f);   // fp32 products below 16
 }
+
+// bf16 training keeps attention's projections in bf16 (linear into bf16): the fused op
+// reads those rows as they are, and values and gradients (through the projection to x, w,
+// b) equal those of f32 projections, which the op rounds itself; self (q|k|v) and cross
+// (q, k|v) attention, with padding, causality and dropout.
+TEST(AttentionBf16Operands, Bf16ProjectionsEqualF32OnesRoundedByTheOp) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const int64_t B = 2, T = 20, S = 24, H = 2, D = 32;
+  const Tensor x0 = random_tensor({B, T, D}, -1, 1, 1), m0 = random_tensor({B, S, D}, -1, 1, 2);
+  const Tensor wqkv0 = random_tensor({3 * D, D}, -0.5f, 0.5f, 3), bqkv0 = random_tensor({3 * D}, -0.5f, 0.5f, 4);
+  const Tensor dy = random_tensor({B, T, D}, -1, 1, 5);
+  std::vector<float> pad(size_t(B * S), 0.0f);
+  pad[size_t(2 * S - 1)] = 1.0f;
+  const Tensor key_padding = Tensor::from_vector(pad, {B, 1, 1, S});
+  std::vector<std::vector<float>> got[2];
+  for (int bf16 = 0; bf16 < 2; ++bf16) {
+    const DType type = bf16 ? DType::bf16 : DType::f32;
+    Tensor x = x0.clone().detach().set_requires_grad(), m = m0.clone().detach().set_requires_grad();
+    Tensor w = wqkv0.clone().detach().set_requires_grad(), b = bqkv0.clone().detach().set_requires_grad();
+    Generator gen1(7), gen2(8);
+    const Tensor qkv = linear(x, w, b, type);
+    ASSERT_EQ(qkv.dtype(), type);
+    const Tensor self = attention_qkv(qkv, H, key_padding.slice(3, 0, T), true, 0.25f, 0.1f, &gen1);
+    const Tensor q = linear(x, w.slice(0, 0, D), b.slice(0, 0, D), type);
+    const Tensor kv = linear(m, w.slice(0, D, 3 * D), b.slice(0, D, 3 * D), type);
+    const Tensor cross = attention_q_kv(q, kv, H, key_padding, false, 0.25f, 0.1f, &gen2);
+    (self + cross).backward(dy);
+    got[bf16] = {self.to_vector(), cross.to_vector(), x.grad().to_vector(), m.grad().to_vector(),
+                 w.grad().to_vector(), b.grad().to_vector()};
+  }
+  const char* names[] = {"self", "cross", "dx", "dm", "dw", "db"};
+  for (size_t i = 0; i < 6; ++i) {
+    SCOPED_TRACE(names[i]);
+    expect_near(got[1][i], got[0][i], 1e-5f);
+  }
+}
+
+TEST(AttentionBf16Operands, Bf16RowsWithGradientsMustHaveContiguousRows) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  Tensor x = random_tensor({1, 4, 8}, -1, 1, 1).set_requires_grad(), z = random_tensor({1, 8, 6}, -1, 1, 2);
+  const Tensor q = linear(x, random_tensor({8, 8}, -1, 1, 3), Tensor(), DType::bf16);   // (1,4,8)
+  const Tensor kt = linear(z.set_requires_grad(), random_tensor({4, 6}, -1, 1, 4), Tensor(), DType::bf16);  // (1,8,4)
+  const Tensor k = kt.transpose(1, 2);  // (1,4,8), columns 4 apart: a copy would drop the gradient
+  test::expect_error([&] { attention(q, k, q, 2, Tensor(), false, 0.5f); },
+                     {"attention: bf16", "with gradients must have contiguous rows"});
+  EXPECT_NO_THROW(attention(q, q, q, 2, Tensor(), false, 0.5f));
+}

@@ -347,7 +347,7 @@ TEST(AttentionFused, RejectsMismatchedKeys) {
     attention(q, k, v, 2, Tensor(), false, 1.0f);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("k must be f32 (1, L, 4), got f32[1, 5, 3]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("k must be f32 or bf16 (1, L, 4), got f32[1, 5, 3]"), std::string::npos) << e.what();
   }
 }
 
