@@ -1,4 +1,4 @@
-// Dropout's random draws (core/rng.h dropout_uniforms, four elements per Philox4x32-10
+// Dropout's random draws (core/rng.h dropout_uniforms, eight elements (16-bit uniforms) per Philox4x32-10
 // evaluation) and the keep mask of a training step's residual dropout (1920 tokens x 512),
 // one thread: elements per second.
 //

@@ -1,7 +1,9 @@
 #include "core/rng.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 
 namespace attend {
 
@@ -14,13 +16,15 @@ float normal(uint64_t seed, uint64_t stream, uint64_t i) {
 }
 
 void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int64_t n) {
-  // Counters g0 .. cover the elements; the first `skip` words of the first counter belong
-  // to elements before i0. Each chunk's words go to w in element order, then to u.
+  // Counters g0 .. cover the elements, eight half-words each; the first `skip` half-words
+  // of the first counter belong to elements before i0. Each chunk's words go to w (so its
+  // half-words in element order: little-endian), then to u.
   constexpr int64_t kChunk = 64;  // counters per vectorised loop
-  const uint64_t g0 = i0 / 4;
-  const int64_t skip = int64_t(i0 % 4), groups = (skip + n + 3) / 4;
+  const uint64_t g0 = i0 / 8;
+  const int64_t skip = int64_t(i0 % 8), groups = (skip + n + 7) / 8;
   const uint32_t s0 = uint32_t(stream), s1 = uint32_t(stream >> 32);
   alignas(64) uint32_t w[4 * kChunk];
+  static_assert(std::endian::native == std::endian::little, "half-word k of a chunk is the k-th uint16 of w");
   for (int64_t c = 0; c < groups; c += kChunk) {
     const int64_t m = std::min(kChunk, groups - c);
 #pragma omp simd
@@ -30,11 +34,13 @@ void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int
       philox4x32_unrolled(seed, c0, c1, c2, c3);
       w[4 * g] = c0, w[4 * g + 1] = c1, w[4 * g + 2] = c2, w[4 * g + 3] = c3;
     }
-    // word k of this chunk is element first + k
-    const int64_t first = 4 * c - skip, j0 = std::max<int64_t>(0, first), j1 = std::min(n, first + 4 * m);
-    const uint32_t* words = w + (j0 - first);
+    // half-word k of this chunk is element first + k
+    const int64_t first = 8 * c - skip, j0 = std::max<int64_t>(0, first), j1 = std::min(n, first + 8 * m);
+    uint16_t halves[8 * kChunk];
+    std::memcpy(halves, w, sizeof(w));
+    const uint16_t* h = halves + (j0 - first);
 #pragma omp simd
-    for (int64_t j = j0; j < j1; ++j) u[j] = word_uniform(words[j - j0]);
+    for (int64_t j = j0; j < j1; ++j) u[j] = half_word_uniform(h[j - j0]);
   }
 }
 

@@ -68,12 +68,17 @@ inline float uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   return word_uniform(c0);
 }
 
-// Dropout's uniform for element i: word i % 4 of philox4x32(seed, stream, i / 4), all four
-// words of each evaluation serving four consecutive elements.
+// A 16-bit half-word as a uniform in [0, 1) (a multiple of 2^-16).
+inline float half_word_uniform(uint16_t h) { return float(h) * (1.0f / 65536.0f); }
+
+// Dropout's uniform for element i: half-word i % 8 of philox4x32(seed, stream, i / 8) (the
+// low half of word k is half-word 2k), each evaluation serving eight consecutive elements.
+// 16 bits resolve a keep probability to 2^-16, finer than any dropout rate is set.
 inline float dropout_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   uint32_t w[4];
-  philox4x32(seed, stream, i / 4, w);
-  return word_uniform(w[i % 4]);
+  philox4x32(seed, stream, i / 8, w);
+  const uint32_t word = w[(i % 8) / 2];
+  return half_word_uniform(uint16_t(i % 2 ? word >> 16 : word & 0xffffu));
 }
 // u[j] = dropout_uniform(seed, stream, i0 + j) for j < n, vectorised.
 void dropout_uniforms(float* u, uint64_t seed, uint64_t stream, uint64_t i0, int64_t n);

@@ -20,11 +20,13 @@ using test::random_tensor;
 // --- dropout's keep bits -----------------------------------------------------------------
 
 namespace {
-// Dropout's uniform for element i, from the scalar philox4x32: word i % 4 of counter i / 4.
+// Dropout's uniform for element i, from the scalar philox4x32: half-word i % 8 of counter
+// i / 8, the low half of each word first.
 float scalar_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   uint32_t r[4];
-  philox4x32(seed, stream, i / 4, r);
-  return float(r[i % 4] >> 8) * (1.0f / 16777216.0f);
+  philox4x32(seed, stream, i / 8, r);
+  const uint32_t half = (r[(i % 8) / 2] >> (16 * (i % 2))) & 0xffffu;
+  return float(half) / 65536.0f;
 }
 }  // namespace
 
@@ -42,7 +44,7 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
 
 TEST(Dropout, VectorisedMaskEqualsScalarPhiloxForOddSizes) {
   // The kernel draws blocks of 1024 in a vectorised loop; every size and tail must give
-  // the bits of the scalar philox4x32 (core/rng.h), four elements per counter.
+  // the bits of the scalar philox4x32 (core/rng.h), eight elements per counter.
   for (int64_t n : {1, 15, 17, 1023, 1025, 2049, 40001})
     for (uint64_t seed : {uint64_t(3), uint64_t(0x123456789abcdefull)})
       for (uint64_t stream : {uint64_t(0), uint64_t(0xfedcba9876ull)}) {
@@ -81,9 +83,9 @@ TEST(Dropout, UniformInAVectorLoopEqualsScalarPhiloxAcrossTheHighIndexWord) {
 }
 
 TEST(Dropout, UniformsOfARangeEqualScalarPhiloxAcrossTheHighCounterWord) {
-  // counters i / 4 whose upper 32 bits change inside the range, starting at every word
-  for (uint64_t i0 : {(uint64_t(1) << 34) - 29, (uint64_t(1) << 34) - 30, (uint64_t(1) << 34) - 31,
-                      (uint64_t(1) << 34) - 32})
+  // counters i / 8 whose upper 32 bits change inside the range, starting at every half-word
+  for (uint64_t back = 57; back <= 64; ++back) {
+    const uint64_t i0 = (uint64_t(1) << 35) - back;
     for (int64_t n : {1, 3, 59, 300}) {
       std::vector<float> u(size_t(n), -1.0f);
       dropout_uniforms(u.data(), 11, 5, i0, n);
@@ -92,6 +94,7 @@ TEST(Dropout, UniformsOfARangeEqualScalarPhiloxAcrossTheHighCounterWord) {
         ASSERT_EQ(dropout_uniform(11, 5, i0 + uint64_t(j)), u[size_t(j)]);
       }
     }
+  }
 }
 
 // --- dropout_add -------------------------------------------------------------------------
