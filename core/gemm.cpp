@@ -184,6 +184,29 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
                        2.0 * double(M) * double(N) * double(K) * double(batch));
 }
 
+void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
+                      void* C, bool c_bf16) {
+  CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_bf16_linear: M {} N {} K {}", M, N, K);
+  g_calls.fetch_add(1, std::memory_order_relaxed);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // no product: the bias (and relu) alone
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const float v = relu ? std::max(bias ? bias[j] : 0.0f, 0.0f) : bias ? bias[j] : 0.0f;
+        if (c_bf16) static_cast<bf16*>(C)[i * N + j] = to_bf16(v);
+        else static_cast<float*>(C)[i * N + j] = v;
+      }
+    return;
+  }
+  SingleThreadScope single(M * N * K < kSingleThreadWork);
+  const bool profiling = profile::enabled();
+  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  detail::gemm_onednn_linear(M, N, K, A, W, bias, relu, C, c_bf16);
+  if (profiling)
+    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                       2.0 * double(M) * double(N) * double(K));
+}
+
 bool detail::gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C,
                          int64_t ldc) {
   int64_t N = 0, K = 0;

@@ -9,7 +9,6 @@
 // Weights that stay constant (decoding) can be packed once into the layout oneDNN's
 // matmul prefers (pack_weight), which saves the copy its kernels make of a plain weight
 // on every call (1.2-1.4x on decoding products of 32 rows, fp32 and bf16).
-#include <algorithm>
 #include <cstring>
 #include <list>
 #include <map>
@@ -37,11 +36,14 @@ struct Key {
   int32_t trans_a, trans_b, scaled;  // scaled: alpha != 1 (run-time scale)
   uint32_t beta_bits;
   int32_t threads;  // a primitive may size its work split by the thread count at creation
-  int32_t bf16;     // A and B are bf16 (C stays f32); no padding: hashed and compared bytewise
+  int32_t bf16;     // A and B are bf16 (C f32 unless c_bf16)
+  // gemm_bf16_linear's epilogue: a bias argument, relu, C in bf16; `unused` keeps the key
+  // free of padding (it is hashed and compared bytewise)
+  int32_t bias, relu, c_bf16, unused;
   bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
 };
 
-static_assert(sizeof(Key) == 10 * sizeof(int64_t) + 6 * sizeof(int32_t));
+static_assert(sizeof(Key) == 10 * sizeof(int64_t) + 10 * sizeof(int32_t));
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
@@ -91,17 +93,18 @@ class MatmulCache {
     const dt in_type = k.bf16 ? dt::bf16 : dt::f32;
     dnnl::memory::desc a = matrix_desc(k.batch, k.M, k.K, k.trans_a, k.lda, k.stride_a, in_type);
     dnnl::memory::desc b = matrix_desc(k.batch, k.K, k.N, k.trans_b, k.ldb, k.stride_b, in_type);
-    dnnl::memory::desc c = matrix_desc(k.batch, k.M, k.N, false, k.ldc, k.stride_c);
+    dnnl::memory::desc c = matrix_desc(k.batch, k.M, k.N, false, k.ldc, k.stride_c, k.c_bf16 ? dt::bf16 : dt::f32);
+    const dnnl::memory::desc bias(dims{1, k.N}, dt::f32, dims{k.N, 1});
     dnnl::primitive_attr attr;
     if (k.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-    if (beta != 0.0f) {
-      dnnl::post_ops ops;
-      ops.append_sum(beta);
-      attr.set_post_ops(ops);
-    }
+    dnnl::post_ops ops;
+    if (beta != 0.0f) ops.append_sum(beta);
+    if (k.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
     dnnl::matmul prim;
     try {
-      prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, engine_));
+      const auto desc = k.bias ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c);
+      prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine_));
     } catch (const dnnl::error& e) {
       ATTEND_ERROR("gemm (onednn{}): no matmul for M={} N={} K={} batch={} lda={} ldb={} ldc={} strides ({}, {}, {}) "
                    "trans ({}, {}): {}",
@@ -176,6 +179,25 @@ void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                     batch, false);
 }
 
+void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
+                        void* C, bool c_bf16) {
+  Key key{};
+  key.M = M, key.N = N, key.K = K, key.batch = 1, key.lda = K, key.ldb = K, key.ldc = N;
+  key.trans_b = 1, key.threads = omp_get_max_threads(), key.bf16 = 1;
+  key.bias = bias != nullptr, key.relu = relu, key.c_bf16 = c_bf16;
+  MatmulCache& c = cache();
+  const Entry e = c.get(key, 0.0f);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(e.a, c.engine(), const_cast<bf16*>(A))},
+                                             {DNNL_ARG_WEIGHTS, dnnl::memory(e.b, c.engine(), const_cast<bf16*>(W))},
+                                             {DNNL_ARG_DST, dnnl::memory(e.c, c.engine(), C)}};
+  if (bias)
+    args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc(dims{1, N}, dt::f32, dims{N, 1}), c.engine(),
+                                             const_cast<float*>(bias)));
+  thread_local dnnl::stream stream(c.engine());
+  e.prim.execute(stream, args);
+  stream.wait();
+}
+
 void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
                       int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, float beta,
                       float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
@@ -184,82 +206,6 @@ void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
 }
 
 }  // namespace attend::detail
-
-// --- linear()'s bf16 product with bias and relu in the epilogue (training) -------------
-namespace attend {
-namespace {
-
-using dims = dnnl::memory::dims;
-using dt = dnnl::memory::data_type;
-
-struct LinearKey {
-  int64_t M, N, K;
-  bool bias, relu, c_bf16;
-  int threads;
-  auto tie() const { return std::tie(M, N, K, bias, relu, c_bf16, threads); }
-  bool operator<(const LinearKey& o) const { return tie() < o.tie(); }
-};
-
-struct LinearPrim {
-  dnnl::matmul prim;
-  dnnl::memory::desc a, w, bias, c;
-};
-
-std::shared_ptr<LinearPrim> linear_prim(const LinearKey& k) {
-  static std::mutex mutex;
-  static std::map<LinearKey, std::shared_ptr<LinearPrim>> prims;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = prims.find(k);
-  if (it != prims.end()) return it->second;
-  auto p = std::make_shared<LinearPrim>();
-  p->a = dnnl::memory::desc(dims{k.M, k.K}, dt::bf16, dims{k.K, 1});
-  p->w = dnnl::memory::desc(dims{k.K, k.N}, dt::bf16, dims{1, k.K});  // (N,K) row-major read as (K,N)
-  p->bias = dnnl::memory::desc(dims{1, k.N}, dt::f32, dims{k.N, 1});
-  p->c = dnnl::memory::desc(dims{k.M, k.N}, k.c_bf16 ? dt::bf16 : dt::f32, dims{k.N, 1});
-  dnnl::primitive_attr attr;
-  if (k.relu) {
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
-  }
-  try {
-    const auto desc = k.bias ? dnnl::matmul::desc(p->a, p->w, p->bias, p->c) : dnnl::matmul::desc(p->a, p->w, p->c);
-    p->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, detail::cache().engine()));
-  } catch (const dnnl::error& e) {
-    ATTEND_ERROR("linear (onednn, bf16): no matmul for M={} N={} K={}{}{}{}: {}", k.M, k.N, k.K,
-                 k.bias ? " with bias" : "", k.relu ? " and relu" : "", k.c_bf16 ? " into bf16" : "", e.what());
-  }
-  prims.emplace(k, p);
-  return p;
-}
-
-}  // namespace
-
-void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
-                      void* C, bool c_bf16) {
-  CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_bf16_linear: M {} N {} K {}", M, N, K);
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // no product: the bias (and relu) alone
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) {
-        const float v = relu ? std::max(bias ? bias[j] : 0.0f, 0.0f) : bias ? bias[j] : 0.0f;
-        if (c_bf16) static_cast<bf16*>(C)[i * N + j] = to_bf16(v);
-        else static_cast<float*>(C)[i * N + j] = v;
-      }
-    return;
-  }
-  const std::shared_ptr<LinearPrim> p = linear_prim({M, N, K, bias != nullptr, relu, c_bf16, omp_get_max_threads()});
-  const dnnl::engine& engine = detail::cache().engine();
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p->a, engine, const_cast<bf16*>(A))},
-                                             {DNNL_ARG_WEIGHTS, dnnl::memory(p->w, engine, const_cast<bf16*>(W))},
-                                             {DNNL_ARG_DST, dnnl::memory(p->c, engine, C)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(p->bias, engine, const_cast<float*>(bias)));
-  thread_local dnnl::stream stream(engine);
-  p->prim.execute(stream, args);
-  stream.wait();
-}
-
-}  // namespace attend
 
 // --- weights packed once for oneDNN (inference) ---------------------------------------
 namespace attend::detail {

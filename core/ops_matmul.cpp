@@ -130,9 +130,9 @@ void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool 
 // contiguous; the result f32 or bf16 (`out_type`). Bias and relu are applied in the
 // product's epilogue. Backward keeps x's bf16 copy (x itself when bf16), shared with every
 // other product of x (bf16_activation), and, for relu, the output's bf16 copy (the one the
-// next product of it takes; the output itself when bf16) as the mask; the weight is
+// next product of it takes; the output itself when bf16) as the mask; a parameter is
 // rounded for the forward and again in backward, so the bf16 copies of all weights are not
-// held between the passes.
+// held between the passes (a weight made in the forward keeps its bf16 copy instead).
 Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu, DType out_type) {
   const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
@@ -140,16 +140,20 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape, out_type);
-  {
-    const Tensor w16 = bf16_weight(w);
-    gemm_bf16_linear(R, out, in, x16.data_as<bf16>(), w16.data_as<bf16>(), has_bias ? bias.data() : nullptr, relu,
-                     y.raw_data(), out_type == DType::bf16);
-  }
+  Tensor w16 = bf16_weight(w);
+  gemm_bf16_linear(R, out, in, x16.data_as<bf16>(), w16.data_as<bf16>(), has_bias ? bias.data() : nullptr, relu,
+                   y.raw_data(), out_type == DType::bf16);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  const Tensor y16 = !relu || !autograd::needs_grad(inputs) ? Tensor() : out_type == DType::bf16 ? y : bf16_activation(y);
+  const bool grad = autograd::needs_grad(inputs);
+  const Tensor y16 = !relu || !grad ? Tensor() : out_type == DType::bf16 ? y : bf16_activation(y);
+  // A weight made in this forward (not a leaf: e.g. attention's q|k|v concatenated) lives
+  // on only in this closure: keep its bf16 copy, half its size, instead of it, and
+  // multiply by that in backward. A parameter's copy is dropped and made again in backward.
+  const Tensor w_kept = w.is_leaf() || !grad ? w : Tensor();
+  if (w_kept.defined()) w16 = Tensor();
   return autograd::record(relu ? "linear_relu" : "linear", y, std::move(inputs),
-                          [x16, w, y16, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
+                          [x16, w = w_kept, w16, y16, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
     const bool dx = g.wants(0), dw = g.wants(1);
     float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     const Tensor dy = dy_in.detach().contiguous();
@@ -164,9 +168,9 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool re
       const Bf16Operand DY{.rounded = dz16};
       float beta = 1.0f;
       if (dx) {  // (R,in) (+)= dy @ w
-        const Tensor w16 = bf16_weight(w);
+        const Tensor w_rounded = w16.defined() ? w16 : bf16_weight(w);
         float* dxb = g.for_write(0, beta).data();
-        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w16.data_as<bf16>()}, in, 0, beta,
+        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w_rounded.data_as<bf16>()}, in, 0, beta,
                       dxb, in, 0);
       }
       if (dw) {  // (out,in) (+)= dy^T @ x

@@ -362,3 +362,22 @@ TEST(LinearBf16, EmptyInnerDimensionGivesTheBiasThroughRelu) {
   EXPECT_EQ(to_dtype(linear_relu(x, w, bias, DType::bf16), DType::f32).to_vector(),
             std::vector<float>({0.0f, 2.5f, 0.0f, 2.5f, 0.0f, 2.5f}));
 }
+
+// A weight made in the forward (attention's q|k|v, concatenated) keeps only its bf16 copy
+// for backward: gradients equal those through a leaf weight of the same values.
+TEST(LinearBf16, WeightMadeInTheForwardGivesTheGradientsOfALeafOne) {
+  GemmPrecisionScope precision(GemmPrecision::bf16);
+  const Tensor x0 = random_tensor({33, 16}, -1, 1, 97), dy = random_tensor({33, 24}, -1, 1, 98);
+  Tensor a = random_tensor({8, 16}, -1, 1, 99).set_requires_grad(), b = random_tensor({16, 16}, -1, 1, 100).set_requires_grad();
+  Tensor x1 = x0.clone().detach().set_requires_grad(), x2 = x0.clone().detach().set_requires_grad();
+  const Tensor made = concat({a, b}, 0);
+  ASSERT_FALSE(made.is_leaf());
+  Tensor y1 = linear(x1, made);
+  y1.backward(dy);
+  Tensor leaf = concat({a, b}, 0).detach().set_requires_grad();
+  Tensor y2 = linear(x2, leaf);
+  y2.backward(dy);
+  EXPECT_EQ(y1.to_vector(), y2.to_vector());
+  EXPECT_EQ(x1.grad().to_vector(), x2.grad().to_vector());
+  EXPECT_EQ(concat({a.grad(), b.grad()}, 0).to_vector(), leaf.grad().to_vector());
+}
