@@ -1,5 +1,5 @@
-// Dropout's random draws (core/rng.h dropout_uniforms, eight elements (16-bit uniforms) per Philox4x32-10
-// evaluation) and the keep mask of a training step's residual dropout (1920 tokens x 512),
+// Dropout's random draws (core/rng.h dropout_uniforms: 16-bit uniforms, eight elements per
+// Philox4x32-10 evaluation) and the keep mask of a training step's residual dropout (1920 tokens x 512),
 // one thread: elements per second.
 //
 //   OMP_NUM_THREADS=1 build/bench/bench_core --benchmark_filter='^dropout/' --benchmark_repetitions=3
