@@ -46,7 +46,8 @@ void add_layer_norm_backward(float* dx, float* dy, float* dgamma, float* dbeta, 
                              int64_t D, float scale, bool assign_x = false, bool assign_y = false);
 
 // Element i is kept when dropout_uniform(seed, stream, i) >= p (core/rng.h), then scaled
-// by 1/(1-p); the draws run vectorised, eight elements per Philox evaluation. y, x: (n); mask: (n) or null, 1 where kept.
+// by 1/(1-p); the draws run vectorised, eight elements per Philox evaluation. y, x: (n);
+// mask: (n) or null, 1 where kept.
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p, uint64_t seed,
                      uint64_t stream);
 // dx += dy * mask * scale. dx, dy, mask: (n)

@@ -247,8 +247,8 @@ namespace {
 // result is f32, or bf16 when out_type says (bf16 training, a feed-forward's hidden layer).
 Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, bool relu,
                  DType out_type) {
-  CHECK(x_in.defined() && (x_in.dtype() == DType::f32 || x_in.dtype() == DType::bf16), "{}: x must be f32 or bf16, got {}",
-        op, x_in.defined() ? x_in.str() : "undefined");
+  CHECK(x_in.defined() && (x_in.dtype() == DType::f32 || x_in.dtype() == DType::bf16),
+        "{}: x must be f32 or bf16, got {}", op, x_in.defined() ? x_in.str() : "undefined");
   CHECK(out_type == DType::f32 || out_type == DType::bf16, "{}: the result can be f32 or bf16, not {}", op,
         dtype_name(out_type));
   check_f32(op, w_in, "weight");
@@ -268,8 +268,9 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
   const bool bf16_path = bf16 && w_in.is_contiguous() && (x_in.dtype() == DType::f32 || x_in.is_contiguous());
   if ((x_in.dtype() == DType::bf16 || out_type == DType::bf16) && !bf16_path) {
     CHECK(!autograd::needs_grad({x_in, w_in, bias_in}),
-          "{}: a bf16 x or result ({}) takes gradients only under gemm precision bf16, contiguous, with a contiguous weight", op,
-          x_in.str());
+          "{}: a bf16 x or result ({}) takes gradients only under gemm precision bf16, contiguous, with a "
+          "contiguous weight",
+          op, x_in.str());
     const Tensor y = linear_op(op, to_dtype(x_in, DType::f32), w_in, bias_in, relu, DType::f32);
     return to_dtype(y, out_type);
   }

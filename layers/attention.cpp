@@ -162,7 +162,8 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
   const int64_t D = options_.d_model;
-  const Tensor qkv = probs ? Tensor() : project(x, {&q_proj_, &k_proj_, &v_proj_}, cache ? DType::f32 : operand_type());  // (B,T,3D)
+  const DType type = cache ? DType::f32 : operand_type();  // a decoding cache appends f32 (or its own) rows
+  const Tensor qkv = probs ? Tensor() : project(x, {&q_proj_, &k_proj_, &v_proj_}, type);  // (B,T,3D)
   if (qkv.defined() && !cache) {
     const float scale = 1.0f / std::sqrt(float(D / options_.heads));
     return out_proj_.forward(
