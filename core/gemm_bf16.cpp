@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/gemm.h"
 
@@ -78,6 +79,10 @@ GemmPrecision parse_gemm_precision(std::string_view name) {
   if (name == "fp32") return GemmPrecision::fp32;
   if (name == "bf16") return GemmPrecision::bf16;
   ATTEND_ERROR("unknown precision '{}'; valid: fp32, bf16", name);
+}
+
+DType activation_dtype() {
+  return gemm_precision() == GemmPrecision::bf16 && autograd::grad_enabled() ? DType::bf16 : DType::f32;
 }
 
 const char* gemm_precision_name(GemmPrecision precision) {

@@ -28,6 +28,12 @@ GemmPrecision gemm_precision();  // fp32 unless set
 GemmPrecision parse_gemm_precision(std::string_view name);  // fp32 | bf16; throws listing them
 const char* gemm_precision_name(GemmPrecision precision);
 
+// The type layers keep their products' activations in: bf16 in bf16 training (gemm
+// precision bf16 with gradients enabled), as autocast keeps them, else f32. Used for the
+// results whose only readers round them anyway (attention's projections, a feed-forward's
+// hidden layer).
+DType activation_dtype();
+
 // Sets the precision for its lifetime and restores the previous one.
 class GemmPrecisionScope {
  public:

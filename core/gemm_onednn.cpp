@@ -64,6 +64,9 @@ dnnl::memory::desc matrix_desc(int64_t batch, int64_t rows, int64_t cols, bool t
   return dnnl::memory::desc(dims{batch, rows, cols}, type, dims{stride, rs, cs});
 }
 
+// A bias: (N) added to every row of an (M,N) result.
+dnnl::memory::desc bias_desc(int64_t N) { return dnnl::memory::desc(dims{1, N}, dt::f32, dims{N, 1}); }
+
 struct Entry {
   dnnl::matmul prim;
   dnnl::memory::desc a, b, c;
@@ -94,7 +97,6 @@ class MatmulCache {
     dnnl::memory::desc a = matrix_desc(k.batch, k.M, k.K, k.trans_a, k.lda, k.stride_a, in_type);
     dnnl::memory::desc b = matrix_desc(k.batch, k.K, k.N, k.trans_b, k.ldb, k.stride_b, in_type);
     dnnl::memory::desc c = matrix_desc(k.batch, k.M, k.N, false, k.ldc, k.stride_c, k.c_bf16 ? dt::bf16 : dt::f32);
-    const dnnl::memory::desc bias(dims{1, k.N}, dt::f32, dims{k.N, 1});
     dnnl::primitive_attr attr;
     if (k.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
     dnnl::post_ops ops;
@@ -103,7 +105,7 @@ class MatmulCache {
     attr.set_post_ops(ops);
     dnnl::matmul prim;
     try {
-      const auto desc = k.bias ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c);
+      const auto desc = k.bias ? dnnl::matmul::desc(a, b, bias_desc(k.N), c) : dnnl::matmul::desc(a, b, c);
       prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine_));
     } catch (const dnnl::error& e) {
       ATTEND_ERROR("gemm (onednn{}): no matmul for M={} N={} K={} batch={} lda={} ldb={} ldc={} strides ({}, {}, {}) "
@@ -191,8 +193,7 @@ void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf
                                              {DNNL_ARG_WEIGHTS, dnnl::memory(e.b, c.engine(), const_cast<bf16*>(W))},
                                              {DNNL_ARG_DST, dnnl::memory(e.c, c.engine(), C)}};
   if (bias)
-    args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc(dims{1, N}, dt::f32, dims{N, 1}), c.engine(),
-                                             const_cast<float*>(bias)));
+    args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_desc(N), c.engine(), const_cast<float*>(bias)));
   thread_local dnnl::stream stream(c.engine());
   e.prim.execute(stream, args);
   stream.wait();
@@ -224,8 +225,6 @@ namespace {
 dnnl::memory::desc plain_weight_desc(int64_t N, int64_t K, bool bf16) {  // w: (N,K) row-major read as (K,N)
   return dnnl::memory::desc(dims{K, N}, bf16 ? dt::bf16 : dt::f32, dims{1, K});
 }
-
-dnnl::memory::desc bias_desc(int64_t N) { return dnnl::memory::desc(dims{1, N}, dt::f32, dims{N, 1}); }
 
 // A matmul of M rows against the packed layout, or null when oneDNN has only its
 // reference kernel for it (then the plain weight is used).

@@ -73,12 +73,12 @@ void product(float* c, int64_t ldc, const float* a, int64_t ars, int64_t acs, co
 // bits: keep bits of one row of n keys (words of 16) from the row's uniforms u.
 void pack_keep_bits(uint16_t* bits, const float* u, int64_t n, float p) {
   for (int64_t c = 0; 16 * c < n; ++c) {
-    const int64_t left = std::min<int64_t>(16, n - 16 * c);
 #if defined(__AVX512F__)
-    const __mmask16 valid = left == 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    const __mmask16 valid = first(n - 16 * c);
     bits[c] = uint16_t(_mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + 16 * c), _mm512_set1_ps(p),
                                                _CMP_GE_OQ));
 #else
+    const int64_t left = std::min<int64_t>(16, n - 16 * c);
     uint32_t word = 0;
     for (int64_t e = 0; e < left; ++e) word |= uint32_t(u[16 * c + e] >= p) << e;
     bits[c] = uint16_t(word);

@@ -25,8 +25,6 @@ using bf = uint16_t;
 
 int64_t round2(int64_t n) { return (n + 1) / 2 * 2; }
 
-inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
-
 // 16 values (the first n of x, the rest 0) as floats.
 inline __m512 load16(const float* x, int64_t n) { return _mm512_maskz_loadu_ps(first(n), x); }
 inline __m512 load16(const bf16* x, int64_t n) {

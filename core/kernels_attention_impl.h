@@ -29,6 +29,13 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
+#if defined(__AVX512F__)
+// The first n of 16 lanes: none when n <= 0, all when n >= 16.
+inline __mmask16 first(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+#endif
+
 // Per-thread scratch that grows to the largest call and is reused.
 inline float* scratch(size_t n) {
   thread_local std::vector<float> buffer;
@@ -87,11 +94,8 @@ class HeadKeep {
     const uint16_t* w = bits_ + i * words_ + j0 / 16;
 #if defined(__AVX512F__)
     const __m512 kept = _mm512_set1_ps(scale_);
-    for (int64_t c = 0; 16 * c < n; ++c) {
-      const int64_t left = n - 16 * c;
-      const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-      _mm512_mask_storeu_ps(z + 16 * c, valid, _mm512_maskz_mov_ps(__mmask16(w[c]), kept));
-    }
+    for (int64_t c = 0; 16 * c < n; ++c)
+      _mm512_mask_storeu_ps(z + 16 * c, first(n - 16 * c), _mm512_maskz_mov_ps(__mmask16(w[c]), kept));
 #else
     for (int64_t j = 0; j < n; ++j) z[j] = (w[j >> 4] >> (j & 15)) & 1u ? scale_ : 0.0f;
 #endif

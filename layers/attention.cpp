@@ -117,10 +117,6 @@ Tensor MultiHeadAttention::merge_heads(const Tensor& x) const {
   return x.permute({0, 2, 1, 3}).reshape({B, T, options_.d_model});
 }
 
-DType MultiHeadAttention::operand_type() {
-  return gemm_precision() == GemmPrecision::bf16 && autograd::grad_enabled() ? DType::bf16 : DType::f32;
-}
-
 Tensor MultiHeadAttention::project(const Tensor& x, std::initializer_list<const Linear*> projections,
                                    DType out) const {
   std::vector<Tensor> weights, biases;
@@ -162,7 +158,7 @@ Tensor MultiHeadAttention::self_attention(const Tensor& x, const Tensor& key_pad
   CHECK(x.dim() == 3 && x.size(2) == options_.d_model, "self_attention: input {} is not (B, T, {})", x.str(),
         options_.d_model);
   const int64_t D = options_.d_model;
-  const DType type = cache ? DType::f32 : operand_type();  // a decoding cache appends f32 (or its own) rows
+  const DType type = cache ? DType::f32 : activation_dtype();  // a decoding cache appends f32 (or its own) rows
   const Tensor qkv = probs ? Tensor() : project(x, {&q_proj_, &k_proj_, &v_proj_}, type);  // (B,T,3D)
   if (qkv.defined() && !cache) {
     const float scale = 1.0f / std::sqrt(float(D / options_.heads));
@@ -192,10 +188,10 @@ Tensor MultiHeadAttention::cross_attention(const Tensor& x, const Tensor& memory
   if (!cache && !probs) {
     CHECK(memory.dim() == 3 && memory.size(0) == x.size(0) && memory.size(2) == options_.d_model,
           "cross_attention: memory {} does not match input {}", memory.str(), x.str());
-    const Tensor kv = project(memory, {&k_proj_, &v_proj_}, operand_type());  // (B,S,2D)
+    const Tensor kv = project(memory, {&k_proj_, &v_proj_}, activation_dtype());  // (B,S,2D)
     if (kv.defined()) {
       const float scale = 1.0f / std::sqrt(float(options_.d_model / options_.heads));
-      return out_proj_.forward(attention_q_kv(q_proj_.forward(x, operand_type()), kv, options_.heads, key_padding,
+      return out_proj_.forward(attention_q_kv(q_proj_.forward(x, activation_dtype()), kv, options_.heads, key_padding,
                                               false, scale, dropout_p(), options_.gen));
     }
   }

@@ -93,9 +93,6 @@ class MultiHeadAttention : public Module {
   // when `out` says (bf16 training, for the fused attention, which reads it rounded anyway).
   Tensor project(const Tensor& x, std::initializer_list<const Linear*> projections, DType out = DType::f32) const;
   float dropout_p() const { return dropout_.is_training() ? dropout_.p() : 0.0f; }
-  // The type of the fused attention's q, k, v from the projections: bf16 in bf16 training
-  // (gemm precision bf16 with gradients), as autocast keeps them, else f32.
-  static DType operand_type();
 
   AttentionOptions options_;
   Linear q_proj_, k_proj_, v_proj_, out_proj_;

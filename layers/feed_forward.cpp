@@ -1,6 +1,5 @@
 #include "layers/feed_forward.h"
 
-#include "core/autograd.h"
 #include "core/gemm_bf16.h"
 #include "core/ops.h"
 
@@ -19,9 +18,8 @@ FeedForward::FeedForward(const FeedForwardOptions& options)
 Tensor FeedForward::forward(const Tensor& x) const {
   // bf16 training keeps the hidden layer in bf16, as autocast would: fc2, its one reader,
   // rounds it anyway, and neither an f32 copy nor a rounding pass is made.
-  const bool bf16_hidden = gemm_precision() == GemmPrecision::bf16 && autograd::grad_enabled();
   const Tensor h = options_.activation == Activation::relu
-                       ? fc1_.forward_relu(x, bf16_hidden ? DType::bf16 : DType::f32)  // fused bias + relu
+                       ? fc1_.forward_relu(x, activation_dtype())  // fused bias + relu
                        : gelu(fc1_.forward(x), GeluApprox::none);
   return fc2_.forward(h);
 }
