@@ -58,9 +58,6 @@ Operands<Q, KV> operands(const std::vector<Tensor>& inputs, const std::array<Ope
 Tensor attention_of(const char* op, std::vector<Tensor> inputs, const std::array<Operand, 3>& where, int64_t H,
                     int64_t D, const Tensor& key_padding_in, bool causal, float scale, float dropout_p,
                     Generator* gen) {
-  for (const Tensor& x : inputs)  // a bf16 copy would take no gradient back to x
-    CHECK(x.dtype() == DType::f32 || x.stride(-1) == 1 || x.size(-1) == 1 || !autograd::needs_grad({x}),
-          "{}: bf16 {} with gradients must have contiguous rows", op, x.str());
   for (Tensor& x : inputs) x = rows_contiguous(x);
   const Tensor& q0 = inputs[where[0].input];
   const Tensor& k0 = inputs[where[1].input];

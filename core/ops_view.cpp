@@ -157,7 +157,8 @@ Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   copy_strided(y, x);
-  if (x.dtype() != DType::f32) return y;
+  // bf16 activations (bf16 training) pass their f32 gradient through the copy too
+  if (x.dtype() != DType::f32 && x.dtype() != DType::bf16) return y;
   return autograd::record("contiguous", y, {x}, [](const Tensor& dy, Grads& g) {
     if (g.wants(0)) {
       kernels::accumulate(g.at(0).data(), dy.data(), dy.numel());

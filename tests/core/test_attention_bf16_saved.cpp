@@ -246,13 +246,23 @@ TEST(AttentionBf16Operands, Bf16ProjectionsEqualF32OnesRoundedByTheOp) {
   }
 }
 
-TEST(AttentionBf16Operands, Bf16RowsWithGradientsMustHaveContiguousRows) {
+// bf16 rows whose columns are not adjacent are copied first; the copy passes their
+// gradient back (contiguous() records bf16 tensors too).
+TEST(AttentionBf16Operands, StridedBf16RowsPassTheirGradients) {
   GemmPrecisionScope precision(GemmPrecision::bf16);
-  Tensor x = random_tensor({1, 4, 8}, -1, 1, 1).set_requires_grad(), z = random_tensor({1, 8, 6}, -1, 1, 2);
-  const Tensor q = linear(x, random_tensor({8, 8}, -1, 1, 3), Tensor(), DType::bf16);   // (1,4,8)
-  const Tensor kt = linear(z.set_requires_grad(), random_tensor({4, 6}, -1, 1, 4), Tensor(), DType::bf16);  // (1,8,4)
-  const Tensor k = kt.transpose(1, 2);  // (1,4,8), columns 4 apart: a copy would drop the gradient
-  test::expect_error([&] { attention(q, k, q, 2, Tensor(), false, 0.5f); },
-                     {"attention: bf16", "with gradients must have contiguous rows"});
-  EXPECT_NO_THROW(attention(q, q, q, 2, Tensor(), false, 0.5f));
+  const Tensor x = random_tensor({1, 4, 8}, -1, 1, 1), wq = random_tensor({8, 8}, -1, 1, 3);
+  const Tensor z0 = random_tensor({1, 8, 6}, -1, 1, 2), wk = random_tensor({4, 6}, -1, 1, 4);
+  const Tensor dy = random_tensor({1, 4, 8}, -1, 1, 5);
+  std::vector<float> dz[2];
+  for (int copied = 0; copied < 2; ++copied) {
+    Tensor z = z0.clone().detach().set_requires_grad();
+    const Tensor q = linear(x, wq, Tensor(), DType::bf16);                                    // (1,4,8)
+    const Tensor k = linear(z, wk, Tensor(), DType::bf16).transpose(1, 2);  // (1,4,8), columns 4 apart
+    ASSERT_NE(k.stride(-1), 1);
+    attention(q, copied ? contiguous(k) : k, q, 2, Tensor(), false, 0.5f).backward(dy);
+    ASSERT_TRUE(z.grad().defined());
+    dz[copied] = z.grad().to_vector();
+  }
+  EXPECT_EQ(dz[0], dz[1]);
+  EXPECT_NE(std::count(dz[0].begin(), dz[0].end(), 0.0f), int64_t(dz[0].size())) << "no gradient reached z";
 }
