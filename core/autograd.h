@@ -56,6 +56,8 @@ class Grads {
   // solely owns a saved tensor can then write the gradient over it instead of holding
   // both. False otherwise: then accumulate into at(i) as usual.
   bool adopt(size_t i, const Tensor& t);
+  // Whether the graph may be run again (a closure must then leave what it saved intact).
+  bool retain_graph() const { return retain_graph_; }
 
  private:
   const std::vector<Edge>& inputs_;

@@ -21,6 +21,8 @@ struct Key {
   }
 };
 
+Key key_of(const Tensor& w) { return Key{w.impl()->storage.get(), w.offset(), w.shape()}; }
+
 struct Entry {
   Tensor weight;   // holds the storage, so its address cannot be reused while cached
   Tensor rounded;  // bf16 copy, made on first use (dropped once packed in bf16)
@@ -55,7 +57,7 @@ Tensor rounded(const Tensor& w) {
 
 // The cache entry of w; c.mutex held, a cache alive.
 Entry& entry(Cache& c, const Tensor& w) {
-  const Key key{w.impl()->storage.get(), w.offset(), w.shape()};
+  const Key key = key_of(w);
   auto it = c.entries.find(key);
   if (it == c.entries.end()) it = c.entries.emplace(key, Entry{w.detach(), Tensor(), {}, {false, false}}).first;
   return it->second;
@@ -79,7 +81,44 @@ Copies& copies() {
   return c;
 }
 
+// Bf16CopyScope's registrations: per weight, its copies, newest last.
+struct Registered {
+  std::mutex mutex;
+  std::map<Key, std::vector<Tensor>> copies;
+};
+
+Registered& registered() {
+  static Registered r;
+  return r;
+}
+
 }  // namespace
+
+Bf16CopyScope::Bf16CopyScope(const std::vector<std::pair<Tensor, Tensor>>& copies) : copies_(copies) {
+  for (const auto& [w, copy] : copies_)
+    CHECK(w.defined() && w.dtype() == DType::f32 && w.is_contiguous() && copy.defined() &&
+              copy.dtype() == DType::bf16 && copy.is_contiguous() && copy.shape() == w.shape(),
+          "Bf16CopyScope: need contiguous f32 weights with bf16 copies of their shape, got {} and {}",
+          w.defined() ? w.str() : "undefined", copy.defined() ? copy.str() : "undefined");
+  Registered& r = registered();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& [w, copy] : copies_) r.copies[key_of(w)].push_back(copy);
+}
+
+Bf16CopyScope::~Bf16CopyScope() {
+  Registered& r = registered();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& [w, copy] : copies_) {
+    auto it = r.copies.find(key_of(w));
+    if (it == r.copies.end()) continue;
+    std::vector<Tensor>& list = it->second;
+    if (auto at = std::find_if(list.rbegin(), list.rend(),
+                               [&](const Tensor& t) { return t.impl() == copy.impl(); });
+        at != list.rend())
+      list.erase(std::next(at).base());
+    if (list.empty()) r.copies.erase(it);
+  }
+}
 
 Tensor bf16_activation(const Tensor& x) {
   CHECK(x.defined() && x.dtype() == DType::f32 && x.is_contiguous(), "bf16_activation: need a contiguous f32 tensor, got {}",
@@ -122,6 +161,12 @@ int64_t Bf16WeightCache::size() {
 Tensor bf16_weight(const Tensor& w) {
   CHECK(w.defined() && w.dtype() == DType::f32 && w.is_contiguous(), "bf16_weight: need a contiguous f32 tensor, got {}",
         w.defined() ? w.str() : "undefined");
+  {
+    Registered& r = registered();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (!r.copies.empty())
+      if (auto it = r.copies.find(key_of(w)); it != r.copies.end()) return it->second.back();
+  }
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);

@@ -32,8 +32,8 @@ class Bf16WeightCache {
   static int64_t size();  // weights held now
 };
 
-// w: contiguous f32 -> bf16 of the same shape: from the cache while one lives, else
-// rounded now (round to nearest even).
+// w: contiguous f32 -> bf16 of the same shape: its optimizer's copy while a Bf16CopyScope
+// holds it, from the cache while one lives, else rounded now (round to nearest even).
 Tensor bf16_weight(const Tensor& w);
 
 // x: contiguous f32 -> its bf16 copy, shared by every caller while any holds it (keyed
@@ -47,6 +47,25 @@ Tensor bf16_activation(const Tensor& x);
 // (packed_weight) packs it once too: decoding multiplies by q|k|v in one product. Null
 // when no cache lives. Not differentiable: for inputs that need no gradient.
 Tensor cached_concat(const std::vector<Tensor>& parts);
+
+// Parameters' bf16 copies kept by their optimizer (optim/optimizer.h bf16_copies(), in
+// bf16 training): while a Bf16CopyScope lives, bf16_weight(w) of such a parameter returns
+// its copy instead of rounding w, in forward and backward alike. The copies must be
+// current: the optimizer rewrites them in each step(). Scopes may nest; a weight's newest
+// registration wins until its scope ends.
+//
+//   Bf16CopyScope copies(optimizer.bf16_copies());  // (parameter, bf16 copy) pairs
+//   loss.backward(); optimizer.step();              // products read the copies
+class Bf16CopyScope {
+ public:
+  explicit Bf16CopyScope(const std::vector<std::pair<Tensor, Tensor>>& copies);
+  ~Bf16CopyScope();
+  Bf16CopyScope(const Bf16CopyScope&) = delete;
+  Bf16CopyScope& operator=(const Bf16CopyScope&) = delete;
+
+ private:
+  std::vector<std::pair<Tensor, Tensor>> copies_;
+};
 
 namespace detail {
 struct PackedWeight;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/kernels.h"
+#include "core/gemm_bf16.h"
 #include "core/kernels_math.h"
 #include "core/kernels_reduce.h"
 #include "core/rng.h"
@@ -237,24 +238,89 @@ void embedding_backward(float* dw, const int64_t* ids, const float* dy, int64_t 
   }
 }
 
-void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* target, int64_t N,
-                           int64_t V, float e, int64_t ignore_index) {
+namespace {
+
+// One row of cross_entropy_forward: xi (V) with target t (not ignored) -> loss, lse.
+void cross_entropy_row(float* loss, float* lse, const float* xi, int64_t t, int64_t V, float e) {
+  float sum_x = 0;
+  const float log_z = row_log_sum_exp(xi, V, e > 0 ? &sum_x : nullptr);
+  *lse = log_z;
+  const float nll = log_z - xi[t];
+  // mean_v(-logp_v) = log_z - mean_v(x_v)
+  const float smooth = e > 0 ? log_z - sum_x / float(V) : 0.0f;
+  *loss = (1.0f - e) * nll + e * smooth;
+}
+
+// dst: (n) = src: (n) widened
+void widen(float* dst, const bf16* src, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dst[j] = from_bf16(src[j]);
+}
+
+// A per-thread row of floats (grows to the widest row seen).
+float* row_scratch(int64_t n) {
+  thread_local std::vector<float> row;
+  if (row.size() < size_t(n)) row.resize(size_t(n));
+  return row.data();
+}
+
+}  // namespace
+
+namespace {
+
+// A row of logits as f32: the row itself, or a bf16 row widened into per-thread scratch.
+const float* row_as_f32(const float* x, int64_t) { return x; }
+const float* row_as_f32(const bf16* x, int64_t V) {
+  float* row = row_scratch(V);
+  widen(row, x, V);
+  return row;
+}
+
+template <typename T>
+void cross_entropy_rows(float* loss, float* lse, const T* logits, const int64_t* target, int64_t N, int64_t V,
+                        float e, int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
-    const float* xi = logits + i * V;
     const int64_t t = target[i];
     if (t == ignore_index) {
       loss[i] = 0;
       lse[i] = 0;
       continue;
     }
-    float sum_x = 0;
-    const float log_z = row_log_sum_exp(xi, V, e > 0 ? &sum_x : nullptr);
-    lse[i] = log_z;
-    const float nll = log_z - xi[t];
-    // mean_v(-logp_v) = log_z - mean_v(x_v)
-    const float smooth = e > 0 ? log_z - sum_x / float(V) : 0.0f;
-    loss[i] = (1.0f - e) * nll + e * smooth;
+    cross_entropy_row(loss + i, lse + i, row_as_f32(logits + i * V, V), t, V, e);
+  }
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* target, int64_t N,
+                           int64_t V, float e, int64_t ignore_index) {
+  cross_entropy_rows(loss, lse, logits, target, N, V, e, ignore_index);
+}
+
+void cross_entropy_forward(float* loss, float* lse, const bf16* logits, const int64_t* target, int64_t N,
+                           int64_t V, float e, int64_t ignore_index) {
+  cross_entropy_rows(loss, lse, logits, target, N, V, e, ignore_index);
+}
+
+void cross_entropy_backward_bf16(bf16* logits, const float* lse, const int64_t* target, const float* scale,
+                                 int64_t N, int64_t V, float e, int64_t ignore_index) {
+  const float uniform_q = e / float(V);
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
+  for (int64_t i = 0; i < N; ++i) {
+    bf16* row = logits + i * V;
+    const int64_t t = target[i];
+    if (t == ignore_index) {
+      std::fill(row, row + V, bf16{});
+      continue;
+    }
+    float* di = row_scratch(V);
+    widen(di, row, V);
+    const float s = scale[i], log_z = lse[i];
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) di[j] = s * (exp_fast(di[j] - log_z) - uniform_q);
+    di[t] -= s * (1.0f - e);
+    convert_to_bf16(row, di, 1, V, V);
   }
 }
 

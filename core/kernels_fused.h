@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace attend::kernels {
 
 // y = softmax(x) per row. x, y: (N,D). A row of only -inf gives zeros.
@@ -73,11 +75,18 @@ void embedding_backward(float* dw, const int64_t* ids, const float* dy, int64_t 
 // backward): (N)
 void cross_entropy_forward(float* loss, float* lse, const float* logits, const int64_t* target, int64_t N,
                            int64_t V, float e, int64_t ignore_index);
+// The same on bf16 logits (each row widened to f32; the arithmetic is f32).
+void cross_entropy_forward(float* loss, float* lse, const bf16* logits, const int64_t* target, int64_t N,
+                           int64_t V, float e, int64_t ignore_index);
 // dlogits[i] += scale[i] * (softmax(logits[i]) - (1-e) * onehot(t_i) - e/V); ignored rows get
 // nothing. overwrite: = instead of += (ignored rows become 0), and dlogits may be logits.
 // dlogits, logits: (N,V); lse, target, scale: (N)
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* target,
                             const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index,
                             bool overwrite = false);
+// bf16 logits: the gradient (overwrite, computed in f32 from the bf16 logits, rounded to
+// nearest even) written over them.
+void cross_entropy_backward_bf16(bf16* logits, const float* lse, const int64_t* target, const float* scale,
+                                 int64_t N, int64_t V, float e, int64_t ignore_index);
 
 }  // namespace attend::kernels

@@ -129,6 +129,12 @@ struct CrossEntropyOptions {
 // logits: (N,V), target: (N) i32/i64 -> scalar, or (N) for Reduction::none.
 // Fused log-softmax + NLL: dlogits = (softmax - smoothed one-hot) * dy.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
+// cross_entropy(linear(x, w), target, options): x: (N,D) f32, w: (V,D) f32 (an output
+// projection). In bf16 training (gemm precision bf16, gradients enabled) one op that keeps
+// the logits in bf16, as autocast does, computes the loss in f32 from them and writes their
+// gradient over them in bf16; otherwise exactly the composed ops.
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& target,
+                            const CrossEntropyOptions& options = {});
 
 // --- shape ops that copy (ops_shape.cpp) --------------------------------------------
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);  // dxs[i] = slice of dy

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "core/bf16_weights.h"
+#include "core/gemm_bf16.h"
 #include "core/kernels_fused.h"
 #include "core/ops.h"
 
@@ -185,47 +187,67 @@ Tensor embedding(const Tensor& ids, const Tensor& weight_in, int64_t padding_idx
   });
 }
 
+namespace {
+
+// cross_entropy's targets: (N) ids in [0,V) or ignore_index; *count: those not ignored.
+std::shared_ptr<std::vector<int64_t>> checked_targets(const char* op, const Tensor& target, int64_t N, int64_t V,
+                                                      const std::string& of, const CrossEntropyOptions& options,
+                                                      int64_t* count) {
+  CHECK(target.defined() && is_index_dtype(target.dtype()) && target.shape() == Shape{N},
+        "{}: target must be i32/i64 of shape [{}] for {}, got {}", op, N, of, target.str());
+  CHECK(options.label_smoothing >= 0.0f && options.label_smoothing <= 1.0f,
+        "{}: label_smoothing must be in [0, 1], got {}", op, options.label_smoothing);
+  auto tv = std::make_shared<std::vector<int64_t>>(target.to_ids());
+  *count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t t = (*tv)[size_t(i)];
+    if (t == options.ignore_index) continue;
+    CHECK(0 <= t && t < V, "{}: target {} (row {}) out of range for {} classes (ignore_index is {})", op, t, i, V,
+          options.ignore_index);
+    ++*count;
+  }
+  return tv;
+}
+
+// The per-row losses reduced as asked.
+Tensor reduce_loss(const Tensor& loss, Reduction reduction, int64_t count) {
+  if (reduction == Reduction::none) return loss;
+  double total = 0;  // in row order: independent of the thread count
+  for (int64_t i = 0; i < loss.numel(); ++i) total += loss.data()[i];
+  // mean over no target is 0/0 = NaN, as in PyTorch
+  return Tensor::scalar(reduction == Reduction::sum ? float(total) : float(total / double(count)));
+}
+
+// Each row's factor of the loss gradient, from the reduced loss's gradient dy.
+std::vector<float> row_scales(const Tensor& dy, Reduction reduction, int64_t N, int64_t count) {
+  std::vector<float> scale(static_cast<size_t>(N));
+  if (reduction == Reduction::none)
+    std::copy(dy.data(), dy.data() + N, scale.begin());
+  else
+    std::fill(scale.begin(), scale.end(), reduction == Reduction::sum ? dy.item() : dy.item() / float(count));
+  return scale;
+}
+
+}  // namespace
+
 // logits: (N,V) f32, target: (N) i32/i64 -> scalar, or (N) for Reduction::none
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const CrossEntropyOptions& options) {
   CHECK(logits_in.defined() && logits_in.dtype() == DType::f32 && logits_in.dim() == 2,
         "cross_entropy: logits must be f32 (N,V), got {}", logits_in.str());
   const int64_t N = logits_in.size(0), V = logits_in.size(1);
-  CHECK(target.defined() && is_index_dtype(target.dtype()) && target.shape() == Shape{N},
-        "cross_entropy: target must be i32/i64 of shape [{}] for logits {}, got {}", N, logits_in.str(),
-        target.str());
   const float e = options.label_smoothing;
-  CHECK(e >= 0.0f && e <= 1.0f, "cross_entropy: label_smoothing must be in [0, 1], got {}", e);
   const int64_t ignore = options.ignore_index;
-  auto tv = std::make_shared<std::vector<int64_t>>(target.to_ids());
   int64_t count = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    const int64_t t = (*tv)[size_t(i)];
-    if (t == ignore) continue;
-    CHECK(0 <= t && t < V, "cross_entropy: target {} (row {}) out of range for {} classes (ignore_index is {})",
-          t, i, V, ignore);
-    ++count;
-  }
+  auto tv = checked_targets("cross_entropy", target, N, V, "logits " + logits_in.str(), options, &count);
   Tensor logits = logits_in.contiguous();
   Tensor loss = Tensor::empty({N}), lse = Tensor::empty({N});
   kernels::cross_entropy_forward(loss.data(), lse.data(), logits.data(), tv->data(), N, V, e, ignore);
-
-  Tensor y = loss;
-  if (options.reduction != Reduction::none) {
-    double total = 0;  // in row order: independent of the thread count
-    for (int64_t i = 0; i < N; ++i) total += loss.data()[i];
-    // mean over no target is 0/0 = NaN, as in PyTorch
-    y = Tensor::scalar(options.reduction == Reduction::sum ? float(total) : float(total / double(count)));
-  }
+  const Tensor y = reduce_loss(loss, options.reduction, count);
   const Reduction reduction = options.reduction;
   return autograd::record(
       "cross_entropy", y, {logits}, [logits, lse, tv, N, V, e, ignore, count, reduction](const Tensor& dy, Grads& g) {
         if (!g.wants(0)) return;
-        std::vector<float> scale(static_cast<size_t>(N));
-        if (reduction == Reduction::none) {
-          std::copy(dy.data(), dy.data() + N, scale.begin());
-        } else {
-          std::fill(scale.begin(), scale.end(), reduction == Reduction::sum ? dy.item() : dy.item() / float(count));
-        }
+        const std::vector<float> scale = row_scales(dy, reduction, N, count);
         // Nobody else sees the saved logits (the usual case in training): the gradient is
         // written over them rather than into a second (N,V) buffer.
         const bool sole = logits.impl_ptr().use_count() == 1 && logits.impl()->storage.use_count() == 1;
@@ -237,6 +259,61 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const CrossE
         kernels::cross_entropy_backward(g.at(0).data(), logits.data(), lse.data(), tv->data(), scale.data(), N, V, e,
                                         ignore);
       });
+}
+
+Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& target,
+                            const CrossEntropyOptions& options) {
+  CHECK(x.defined() && x.dtype() == DType::f32 && x.dim() == 2, "linear_cross_entropy: x must be f32 (N,D), got {}",
+        x.defined() ? x.str() : "undefined");
+  CHECK(w.defined() && w.dtype() == DType::f32 && w.dim() == 2 && w.size(1) == x.size(1),
+        "linear_cross_entropy: weight must be f32 (V,D) with D = {} (x {}), got {}", x.size(1), x.str(),
+        w.defined() ? w.str() : "undefined");
+  if (gemm_precision() != GemmPrecision::bf16 || !autograd::grad_enabled() || !x.is_contiguous() ||
+      !w.is_contiguous() || x.numel() == 0 || w.numel() == 0)
+    return cross_entropy(linear(x, w), target, options);
+
+  // bf16 training: bf16 logits (as autocast's linear makes them), the loss in f32 from
+  // them, and their gradient written over them in bf16: the two backward products take it
+  // as it is. Holds (N,V) bf16 between the passes, where the composed ops hold f32 logits
+  // and then a bf16 copy of their gradient beside them.
+  const int64_t N = x.size(0), D = x.size(1), V = w.size(0);
+  const float e = options.label_smoothing;
+  const int64_t ignore = options.ignore_index;
+  int64_t count = 0;
+  auto tv = checked_targets("linear_cross_entropy", target, N, V, fmt::format("x {}", x.str()), options, &count);
+  const Tensor x16 = bf16_activation(x);
+  Tensor w16 = bf16_weight(w);
+  Tensor logits = Tensor::empty({N, V}, DType::bf16);
+  gemm_bf16_linear(N, V, D, x16.data_as<bf16>(), w16.data_as<bf16>(), nullptr, false, logits.raw_data(), true);
+  Tensor loss = Tensor::empty({N}), lse = Tensor::empty({N});
+  kernels::cross_entropy_forward(loss.data(), lse.data(), logits.data_as<bf16>(), tv->data(), N, V, e, ignore);
+  const Tensor y = reduce_loss(loss, options.reduction, count);
+  // As linear's bf16 path: a parameter's copy is rounded again (or its optimizer's copy
+  // taken) in backward; a weight made in the forward keeps only its copy.
+  const Tensor w_kept = w.is_leaf() ? w : Tensor();
+  if (w_kept.defined()) w16 = Tensor();
+  const Reduction reduction = options.reduction;
+  return autograd::record("linear_cross_entropy", y, {x, w},
+                          [x16, w = w_kept, w16, logits, lse, tv, N, D, V, e, ignore, count,
+                           reduction](const Tensor& dy, Grads& g) {
+    const bool dx = g.wants(0), dw = g.wants(1);
+    if (!dx && !dw) return;
+    const std::vector<float> scale = row_scales(dy, reduction, N, count);
+    const Tensor dl = g.retain_graph() ? logits.clone() : logits;  // the logits may be needed again
+    kernels::cross_entropy_backward_bf16(dl.data_as<bf16>(), lse.data(), tv->data(), scale.data(), N, V, e, ignore);
+    const Bf16Operand DL{.rounded = dl.data_as<bf16>()};
+    float beta = 1.0f;
+    if (dx) {  // (N,D) (+)= dl @ w
+      const Tensor w_rounded = w16.defined() ? w16 : bf16_weight(w);
+      float* dxb = g.for_write(0, beta).data();
+      gemm_bf16_pre(false, false, N, D, V, 1.0f, DL, V, 0, {.rounded = w_rounded.data_as<bf16>()}, D, 0, beta, dxb,
+                    D, 0);
+    }
+    if (dw) {  // (V,D) (+)= dl^T @ x
+      float* dwb = g.for_write(1, beta).data();
+      gemm_bf16_pre(true, false, V, D, N, 1.0f, DL, V, 0, {.rounded = x16.data_as<bf16>()}, D, 0, beta, dwb, D, 0);
+    }
+  });
 }
 
 }  // namespace attend

@@ -109,14 +109,16 @@ std::string report(int64_t steps) {
     return a.second.forward + a.second.backward > b.second.forward + b.second.backward;
   });
   const double total = s.forward + s.backward;
-  std::string out = fmt::format("{:<14} {:>11} {:>11} {:>11} {:>9} {:>9} {:>6}\n", "op", "fwd ms", "bwd ms",
+  size_t width = 14;  // the op names' column
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  std::string out = fmt::format("{:<{}} {:>11} {:>11} {:>11} {:>9} {:>9} {:>6}\n", "op", width, "fwd ms", "bwd ms",
                                 "total ms", "fwd calls", "bwd calls", "share");
   for (const auto& [name, t] : rows)
-    out += fmt::format("{:<14} {:>11.1f} {:>11.1f} {:>11.1f} {:>9.0f} {:>9.0f} {:>5.1f}%\n", name,
+    out += fmt::format("{:<{}} {:>11.1f} {:>11.1f} {:>11.1f} {:>9.0f} {:>9.0f} {:>5.1f}%\n", name, width,
                        1e3 * t.forward / n, 1e3 * t.backward / n, 1e3 * (t.forward + t.backward) / n,
                        double(t.forward_calls) / n, double(t.backward_calls) / n,
                        total > 0 ? 100.0 * (t.forward + t.backward) / total : 0.0);
-  out += fmt::format("{:<14} {:>11.1f} {:>11.1f} {:>11.1f}   (per step, over {} steps)\n", "all ops",
+  out += fmt::format("{:<{}} {:>11.1f} {:>11.1f} {:>11.1f}   (per step, over {} steps)\n", "all ops", width,
                      1e3 * s.forward / n, 1e3 * s.backward / n, 1e3 * total / n, steps);
   out += fmt::format("gemm(): {:.1f} ms per step in {:.0f} calls ({:.1f}% of the ops' time), {:.1f} GFLOP/s\n",
                      1e3 * s.gemm / n, double(s.gemm_calls) / n, total > 0 ? 100.0 * s.gemm / total : 0.0,

@@ -114,6 +114,17 @@ Tensor Seq2Seq::forward(const Tensor& src, const Tensor& tgt_in, Tensor* alignme
   return decoder_.forward(tgt_in, memory, mask, nullptr, 0, alignment);
 }
 
+Tensor Seq2Seq::loss(const Tensor& src, const Tensor& tgt_in, const Tensor& tgt_out,
+                     const CrossEntropyOptions& options) const {
+  CHECK(src.dim() == 2 && tgt_in.dim() == 2 && src.size(0) == tgt_in.size(0) && tgt_out.shape() == tgt_in.shape(),
+        "Seq2Seq: src {}, tgt_in {} and tgt_out {} must be (B,S), (B,T) and (B,T) with the same B", src.str(),
+        tgt_in.str(), tgt_out.str());
+  Tensor mask = padding_mask(src, config_.pad_id);
+  Tensor memory = encoder_.forward(src, mask);
+  Tensor h = decoder_.hidden(tgt_in, memory, mask);
+  return linear_cross_entropy(h.reshape({-1, h.size(-1)}), decoder_.output_weight(), tgt_out.reshape({-1}), options);
+}
+
 DecoderState Seq2Seq::encode(const Tensor& src) const {
   NoGradGuard no_grad;
   DecoderState state;

@@ -17,6 +17,7 @@
 
 #include <vector>
 
+#include "core/ops.h"
 #include "models/model.h"
 #include "models/transformer_stack.h"
 
@@ -42,6 +43,10 @@ class Seq2Seq : public Model {
   // src: (B,S), tgt_in: (B,T) ids (right-padded with pad_id) -> logits (B,T,V).
   // alignment, if given, receives the last decoder layer's cross-attention (B,T,S).
   Tensor forward(const Tensor& src, const Tensor& tgt_in, Tensor* alignment = nullptr) const;
+  // The training loss: forward()'s logits against tgt_out: (B,T) under `options`, computed
+  // as one linear_cross_entropy (core/ops.h) from the decoder's last hidden states.
+  Tensor loss(const Tensor& src, const Tensor& tgt_in, const Tensor& tgt_out,
+              const CrossEntropyOptions& options) const;
 
   // Inference (records no gradients): src (B,S) -> the state before the first step.
   DecoderState encode(const Tensor& src) const;

@@ -82,6 +82,16 @@ TransformerDecoder::TransformerDecoder(const ModelConfig& c, Generator* gen, con
 Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
                                    std::vector<DecoderLayerCache>* caches, int64_t start, Tensor* alignment,
                                    std::vector<Tensor>* layer_attention) const {
+  return output_projection_->forward(hidden(tgt, memory, memory_padding, caches, start, alignment, layer_attention));
+}
+
+Tensor TransformerDecoder::hidden(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding) const {
+  return hidden(tgt, memory, memory_padding, nullptr, 0, nullptr, nullptr);
+}
+
+Tensor TransformerDecoder::hidden(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
+                                  std::vector<DecoderLayerCache>* caches, int64_t start, Tensor* alignment,
+                                  std::vector<Tensor>* layer_attention) const {
   CHECK(!caches || caches->size() == layers_.size(), "decoder: {} caches for {} layers", caches->size(),
         layers_.size());
   Tensor x = embed(*embed_tokens_, *embed_positions_, dropout_, tgt, start);
@@ -94,7 +104,7 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& memory, cons
   }
   if (alignment) *alignment = mean(probs, {1});  // (B,H,T,S) -> (B,T,S)
   if (layer_norm_) x = layer_norm_->forward(x);
-  return output_projection_->forward(x);
+  return x;
 }
 
 }  // namespace attend

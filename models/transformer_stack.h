@@ -51,9 +51,16 @@ class TransformerDecoder : public Module {
   Tensor forward(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
                  std::vector<DecoderLayerCache>* caches = nullptr, int64_t start = 0,
                  Tensor* alignment = nullptr, std::vector<Tensor>* layer_attention = nullptr) const;
+  // forward() without its output projection: (B,T) -> (B,T,D), for a loss that applies
+  // the projection itself (linear_cross_entropy with output_weight()).
+  Tensor hidden(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding) const;
+  const Tensor& output_weight() const { return output_projection_->weight(); }  // (V,D); the projection has no bias
   int64_t num_layers() const { return int64_t(layers_.size()); }
 
  private:
+  Tensor hidden(const Tensor& tgt, const Tensor& memory, const Tensor& memory_padding,
+                std::vector<DecoderLayerCache>* caches, int64_t start, Tensor* alignment,
+                std::vector<Tensor>* layer_attention) const;
   std::unique_ptr<Embedding> embed_tokens_;
   std::unique_ptr<Positions> embed_positions_;
   Dropout dropout_;

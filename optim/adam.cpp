@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/gemm_bf16.h"
+
 namespace attend {
 namespace kernels {
 
@@ -37,9 +39,13 @@ struct AdamSegment {
   float* p;
   const float* g;
   float *m, *v;
+  bf16* p16;  // p's bf16 copy, or null
   int64_t n;
   float step_size, bc2_sqrt;
 };
+
+// Elements updated before they are rounded into the bf16 copy: still in L1.
+constexpr int64_t kRoundBlock = 2048;
 
 }  // namespace
 
@@ -68,7 +74,7 @@ void Adam::update_all(const std::vector<Update>& updates) {
     // Bias corrections in double: 1 - beta^t loses digits in float for beta near 1.
     const double bias_correction1 = 1.0 - std::pow(o.beta1, double(u.step));
     const double bias_correction2 = 1.0 - std::pow(o.beta2, double(u.step));
-    segments.push_back({u.p, u.g, exp_avg_[u.index].data(), exp_avg_sq_[u.index].data(), u.n,
+    segments.push_back({u.p, u.g, exp_avg_[u.index].data(), exp_avg_sq_[u.index].data(), u.p16, u.n,
                         float(double(lr()) / bias_correction1), float(std::sqrt(bias_correction2))});
     starts.push_back(starts.back() + u.n);
   }
@@ -89,10 +95,12 @@ void Adam::update_all(const std::vector<Update>& updates) {
     for (int64_t at = lo; at < hi && s < segments.size(); ++s) {
       const AdamSegment& seg = segments[s];
       const int64_t from = at - starts[s], to = std::min(seg.n, hi - starts[s]);
-      if (to > from)
-        kernels::adam_update(seg.p + from, seg.g + from, seg.m + from, seg.v + from, to - from, beta1,
-                             one_minus_beta1, beta2, one_minus_beta2, o.eps, l2, decay, seg.step_size,
-                             seg.bc2_sqrt);
+      for (int64_t b = from; b < to; b += kRoundBlock) {
+        const int64_t n = std::min(kRoundBlock, to - b);
+        kernels::adam_update(seg.p + b, seg.g + b, seg.m + b, seg.v + b, n, beta1, one_minus_beta1, beta2,
+                             one_minus_beta2, o.eps, l2, decay, seg.step_size, seg.bc2_sqrt);
+        if (seg.p16 != nullptr) convert_to_bf16(seg.p16 + b, seg.p + b, 1, n, n);
+      }
       at = starts[s + 1];
     }
   }

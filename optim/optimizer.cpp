@@ -1,6 +1,7 @@
 #include "optim/optimizer.h"
 
 #include "core/allocator.h"
+#include "core/gemm_bf16.h"
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +66,31 @@ std::vector<Tensor> Optimizer::add_buffers(const std::string& kind) {
 }
 
 void Optimizer::update_all(const std::vector<Update>& updates) {
-  for (const Update& u : updates) update(u.index, u.p, u.g, u.n, u.step);
+  for (const Update& u : updates) {
+    update(u.index, u.p, u.g, u.n, u.step);
+    if (u.p16 != nullptr) convert_to_bf16(u.p16, u.p, 1, u.n, u.n);
+  }
+}
+
+const std::vector<std::pair<Tensor, Tensor>>& Optimizer::bf16_copies() {
+  if (flat_bf16_.defined()) return bf16_copies_;
+  flat_bf16_ = Tensor::empty({flat_size_}, DType::bf16);
+  for (const auto& [pname, p] : params_) {
+    // A view of flat_bf16_ where p sits in flat_params_ (a parameter listed twice shares it).
+    auto view = std::make_shared<TensorImpl>();
+    view->storage = flat_bf16_.impl()->storage;
+    view->dtype = DType::bf16;
+    view->shape = p.shape();
+    view->strides = contiguous_strides(p.shape());
+    view->offset = p.offset();
+    bf16_copies_.emplace_back(p, Tensor(std::move(view)));
+  }
+  refresh_bf16_copies();
+  return bf16_copies_;
+}
+
+void Optimizer::refresh_bf16_copies() {
+  for (const auto& [p, copy] : bf16_copies_) convert_to_bf16(copy.data_as<bf16>(), p.data(), 1, p.numel(), p.numel());
 }
 
 void Optimizer::step() {
@@ -78,7 +103,8 @@ void Optimizer::step() {
     CHECK(g.shape() == p.shape() && g.dtype() == DType::f32 && g.is_contiguous(),
           "{}: gradient of '{}' is {} (contiguous: {}), parameter is {}", name_, pname, g.str(),
           g.is_contiguous(), p.str());
-    updates.push_back({i, p.data(), g.data(), p.numel(), ++param_steps_[i]});
+    bf16* p16 = flat_bf16_.defined() ? bf16_copies_[i].second.data_as<bf16>() : nullptr;
+    updates.push_back({i, p.data(), g.data(), p.numel(), ++param_steps_[i], p16});
   }
   // The gradients stay alive through params_ while update_all runs.
   update_all(updates);

@@ -54,6 +54,15 @@ class Optimizer {
   // The state by name. The tensors share storage with the optimizer: write them
   // out before the next step().
   OptimizerState state() const;
+  // bf16 training: a bf16 copy of every parameter, as (parameter, copy) pairs for
+  // Bf16CopyScope (core/bf16_weights.h), so that the products of a step read the weights
+  // rounded once per update instead of rounding them for each product. Made on the first
+  // call (rounded to nearest even, one flat buffer: 2 bytes per parameter) and kept current
+  // by every step() after it; Adam rounds in its update pass. Once they exist, parameters
+  // must change only through step() (refresh_bf16_copies() after any other write).
+  const std::vector<std::pair<Tensor, Tensor>>& bf16_copies();
+  void refresh_bf16_copies();  // rounds every parameter into its copy again, if copies exist
+
   // Copies `state` into this optimizer's buffers. Every buffer and step count must
   // be present with the parameter's shape; errors name the missing or mis-shaped entry.
   void load_state(const OptimizerState& state);
@@ -63,18 +72,21 @@ class Optimizer {
   // of it per parameter, saved as "<kind>.<param>". Call only from a derived constructor.
   std::vector<Tensor> add_buffers(const std::string& kind);
   // One parameter's update of this step: parameter i, p, g: (n) contiguous; `step`
-  // counts this parameter's updates, this one included (1 on its first update).
+  // counts this parameter's updates, this one included (1 on its first update); p16: (n)
+  // p's bf16 copy to round the updated values into, or null when there are no copies.
   struct Update {
     size_t index;
     float* p;
     const float* g;
     int64_t n;
     int64_t step;
+    bf16* p16 = nullptr;
   };
   // Updates parameter i in place.
   virtual void update(size_t i, float* p, const float* g, int64_t n, int64_t step) = 0;
-  // Updates every parameter of this step (those with a gradient, in parameter order).
-  // The default calls update() for each; an optimizer may fuse them into one pass.
+  // Updates every parameter of this step (those with a gradient, in parameter order) and
+  // rounds each into its p16 when given. The default calls update() for each, then rounds;
+  // an optimizer may fuse them into one pass.
   virtual void update_all(const std::vector<Update>& updates);
   // Where parameter i starts in the flat buffers (elements).
   int64_t flat_offset(size_t i) const { return offsets_[i]; }
@@ -88,6 +100,8 @@ class Optimizer {
   std::vector<int64_t> offsets_;  // parameter i's first element in the flat buffers
   int64_t flat_size_ = 0;         // elements of each flat buffer (padding included)
   Tensor flat_params_;            // the parameters' storage (views into it)
+  Tensor flat_bf16_;              // bf16_copies(), laid out as flat_params_ (when made)
+  std::vector<std::pair<Tensor, Tensor>> bf16_copies_;
   std::vector<std::pair<std::string, std::vector<Tensor>>> buffers_;  // kind -> one per parameter
 };
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/bf16_weights.h"
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
 #include "core/ops.h"
@@ -469,8 +470,7 @@ Tensor batch_loss_sum(const Model& model, const data::Batch& b, float label_smoo
     ce.ignore_index = -100;
     return cross_entropy(model.as<Classifier>().forward(b.src), b.labels, ce);
   }
-  Tensor logits = model.as<Seq2Seq>().forward(b.src, b.tgt_in);
-  return cross_entropy(logits.reshape({-1, logits.size(-1)}), b.tgt_out.reshape({-1}), ce);
+  return model.as<Seq2Seq>().loss(b.src, b.tgt_in, b.tgt_out, ce);
 }
 
 UpdateResult training_update(const Model& model, Optimizer& optimizer, const std::vector<data::Batch>& group,
@@ -479,6 +479,10 @@ UpdateResult training_update(const Model& model, Optimizer& optimizer, const std
   int64_t units = 0;
   for (const data::Batch& b : group) units += classifier ? b.size() : b.tgt_tokens;
   UpdateResult r;
+  // bf16 training: the products read the optimizer's bf16 copies of the weights, which
+  // its step() keeps current, instead of rounding each weight for every product.
+  std::optional<Bf16CopyScope> copies;
+  if (gemm_precision() == GemmPrecision::bf16) copies.emplace(optimizer.bf16_copies());
   double total = 0;
   for (const data::Batch& b : group) {
     Tensor loss = batch_loss_sum(model, b, label_smoothing);

@@ -3,6 +3,7 @@
 // functions built from primitive ops.
 #include <gtest/gtest.h>
 
+#include "common/expect.h"
 #include "common/gradcheck.h"
 #include "core/gemm_bf16.h"
 #include "core/ops.h"
@@ -182,4 +183,98 @@ TEST(FusedVsComposed, AddLayerNormWithoutGammaAndBeta) {
         return centred / sqrt(mean(centred * centred, {-1}, /*keepdim=*/true) + 1e-5f);
       },
       {x, y});
+}
+
+TEST(FusedVsComposed, LinearCrossEntropy) {
+  Tensor x = random_tensor({6, 24}, -1, 1, 60), w = random_tensor({50, 24}, -1, 1, 61);
+  Tensor target = Tensor::from_ids({3, -100, 49, 0, 7, -100}, {6});
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+    SCOPED_TRACE(fmt::format("reduction {}", int(r)));
+    CrossEntropyOptions opt{.label_smoothing = 0.1f, .reduction = r};
+    expect_fused_equals_composed(
+        [&](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], target, opt); },
+        [&](const std::vector<Tensor>& in) {
+          return composed::cross_entropy(matmul(in[0], in[1].transpose(0, 1)), target, opt);
+        },
+        {x, w});
+  }
+  EXPECT_TRUE(test::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return linear_cross_entropy(in[0], in[1], target, {.label_smoothing = 0.1f, .reduction = Reduction::none});
+      },
+      {random_tensor({6, 5}, -1, 1, 62), random_tensor({50, 5}, -1, 1, 63)}));
+}
+
+namespace {
+
+double round_bf16(double v) { return from_bf16(to_bf16(float(v))); }
+
+}  // namespace
+
+// bf16 training: the logits are rounded to bf16, the loss is f32 arithmetic on them, and
+// their gradient, rounded to bf16, meets the bf16 operands in both products. Checked
+// against that recipe computed here in double from the rounded operands.
+TEST(FusedVsComposed, LinearCrossEntropyWithBf16Products) {
+  const int64_t N = 7, D = 24, V = 50;
+  Tensor x = random_tensor({N, D}, -1, 1, 64), w = random_tensor({V, D}, -1, 1, 65);
+  Tensor target = Tensor::from_ids({3, -100, 49, 0, 7, 12, 3}, {N});
+  const std::vector<float> xv = x.to_vector(), wv = w.to_vector();
+  for (Reduction r : {Reduction::mean, Reduction::none}) {
+    SCOPED_TRACE(fmt::format("reduction {}", int(r)));
+    const CrossEntropyOptions opt{.label_smoothing = 0.1f, .reduction = r};
+    // The recipe: bf16 logits as an f32 leaf, the reference loss on them, its gradient rounded.
+    std::vector<float> logits(size_t(N * V));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t v = 0; v < V; ++v) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d) s += round_bf16(xv[size_t(n * D + d)]) * round_bf16(wv[size_t(v * D + d)]);
+        logits[size_t(n * V + v)] = float(round_bf16(s));
+      }
+    Tensor leaf = Tensor::from_vector(logits, {N, V}).set_requires_grad();
+    Tensor want = composed::cross_entropy(leaf, target, opt);
+    const Tensor dy = r == Reduction::none ? random_tensor({N}, -1, 1, 66) : Tensor::scalar(0.75f);
+    want.backward(dy);
+    const std::vector<float> dl = leaf.grad().to_vector();
+    std::vector<float> want_dx(size_t(N * D), 0.0f), want_dw(size_t(V * D), 0.0f);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t v = 0; v < V; ++v) {
+        const double g = round_bf16(dl[size_t(n * V + v)]);
+        for (int64_t d = 0; d < D; ++d) {
+          want_dx[size_t(n * D + d)] += float(g * round_bf16(wv[size_t(v * D + d)]));
+          want_dw[size_t(v * D + d)] += float(g * round_bf16(xv[size_t(n * D + d)]));
+        }
+      }
+
+    GemmPrecisionScope bf16(GemmPrecision::bf16);
+    Tensor xl = x.clone().detach().set_requires_grad(), wl = w.clone().detach().set_requires_grad();
+    Tensor got = linear_cross_entropy(xl, wl, target, opt);
+    // a one-ulp flip of a rounded logit moves the loss by ~1e-3 at most here
+    expect_near(got.to_vector(), want.to_vector(), 2e-3f);
+    got.backward(dy, /*retain_graph=*/true);
+    {
+      SCOPED_TRACE("dx");
+      expect_near(xl.grad().to_vector(), want_dx, 2e-3f);
+    }
+    {
+      SCOPED_TRACE("dw");
+      expect_near(wl.grad().to_vector(), want_dw, 2e-3f);
+    }
+    // The graph kept: a second backward sees the logits, not the gradient written the first time.
+    const std::vector<float> once = xl.grad().to_vector();
+    got.backward(dy);
+    std::vector<float> twice = once;
+    for (float& g : twice) g *= 2;
+    expect_near(xl.grad().to_vector(), twice, 1e-6f);
+  }
+}
+
+TEST(FusedVsComposed, LinearCrossEntropyNamesBadInput) {
+  for (GemmPrecision p : {GemmPrecision::fp32, GemmPrecision::bf16}) {
+    GemmPrecisionScope precision(p);
+    Tensor x = random_tensor({2, 4}, -1, 1, 67).set_requires_grad(), w = random_tensor({5, 4}, -1, 1, 68);
+    test::expect_error([&] { linear_cross_entropy(x, random_tensor({5, 3}, -1, 1, 69), Tensor::from_ids({1, 2}, {2})); },
+                       {"linear_cross_entropy", "D = 4"});
+    test::expect_error([&] { linear_cross_entropy(x, w, Tensor::from_ids({1, 5}, {2})); },
+                       {"target 5", "row 1", "5 classes"});
+  }
 }

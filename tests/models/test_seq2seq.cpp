@@ -9,6 +9,7 @@
 #include "layers/weights.h"
 #include "models/seq2seq.h"
 #include "common/error_of.h"
+#include "common/expect.h"
 #include "common/tiny_model.h"
 
 using namespace attend;
@@ -224,4 +225,23 @@ TEST(Seq2Seq, WeightsFileRoundTrip) {
   std::filesystem::remove(path);
   EXPECT_EQ(metadata.at("note"), "test");
   EXPECT_EQ(a.forward(src_ids(), tgt_ids()).to_vector(), b.forward(src_ids(), tgt_ids()).to_vector());
+}
+
+TEST(Seq2Seq, LossIsTheCrossEntropyOfTheLogitsWithTheSameGradients) {
+  Tensor src = Tensor::from_ids({5, 6, 7, 2, 8, 9, 2, 0}, {2, 4});
+  Tensor tgt_in = Tensor::from_ids({1, 10, 11, 1, 12, 0}, {2, 3});
+  Tensor tgt_out = Tensor::from_ids({10, 11, 2, 12, 2, 0}, {2, 3});
+  const CrossEntropyOptions ce{.label_smoothing = 0.1f, .ignore_index = 0, .reduction = Reduction::sum};
+  auto run = [&](bool fused) {
+    Seq2Seq m(tiny(NormPlacement::post, PositionKind::sinusoidal, TieEmbeddings::none), 3);
+    Tensor loss = fused ? m.loss(src, tgt_in, tgt_out, ce)
+                        : cross_entropy(m.forward(src, tgt_in).reshape({6, -1}), tgt_out.reshape({-1}), ce);
+    loss.backward();
+    std::vector<std::vector<float>> out{loss.to_vector()};
+    for (const auto& [name, p] : m.named_parameters()) out.push_back(p.grad().to_vector());
+    return out;
+  };
+  const auto a = run(true), b = run(false);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) test::expect_near(a[k], b[k], 1e-6f);
 }

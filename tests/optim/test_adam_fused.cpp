@@ -7,6 +7,7 @@
 #include <random>
 
 #include "optim/adam.h"
+#include "optim/sgd.h"
 #include "optim_test_util.h"
 
 using namespace attend;
@@ -93,4 +94,67 @@ TEST(AdamFused, StepEqualsThePerElementFormula) {
 
 TEST(AdamFused, OneAndTwoThreadsGiveIdenticalParameters) {
   EXPECT_EQ(two_steps(1), two_steps(2));
+}
+
+// --- bf16 copies (bf16 training) -------------------------------------------------------
+
+namespace {
+
+// Every parameter's copy equals the parameter rounded to nearest even, element by element.
+void expect_copies_current(const std::vector<std::pair<Tensor, Tensor>>& copies) {
+  for (const auto& [p, copy] : copies) {
+    ASSERT_EQ(copy.dtype(), DType::bf16);
+    ASSERT_EQ(copy.shape(), p.shape());
+    const std::vector<float> values = p.to_vector();
+    const bf16* c = copy.data_as<bf16>();
+    for (size_t j = 0; j < values.size(); ++j)
+      ASSERT_EQ(c[j].bits, to_bf16(values[j]).bits) << p.str() << "[" << j << "]";
+  }
+}
+
+}  // namespace
+
+TEST(AdamFused, Bf16CopiesFollowEveryStep) {
+  for (int threads : {1, 2}) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    NamedParams params = make_params(6);
+    AdamW opt(params, 0.01f, {.weight_decay = 0.1f});
+    const auto& copies = opt.bf16_copies();
+    ASSERT_EQ(copies.size(), params.size());
+    expect_copies_current(copies);
+    std::mt19937 rng(7);
+    for (int s = 0; s < 2; ++s) {
+      for (size_t i = 0; i < params.size(); ++i)  // p2 has no gradient in the second step
+        if (s == 0 || i != 2) set_grad(params[i].second, random_values(rng, params[i].second.numel()));
+      const std::vector<float> before = params[2].second.to_vector();
+      opt.step();
+      expect_copies_current(copies);
+      if (s == 1) {
+        EXPECT_EQ(params[2].second.to_vector(), before);
+      }
+      opt.zero_grad();
+    }
+    omp_set_num_threads(saved);
+  }
+}
+
+TEST(AdamFused, Bf16CopiesOfAnOptimizerWithoutAFusedPassFollowToo) {
+  NamedParams params = make_params(8);
+  Sgd opt(params, 0.5f, {.momentum = 0.9f});
+  const auto& copies = opt.bf16_copies();
+  std::mt19937 rng(9);
+  for (auto& [name, p] : params) set_grad(p, random_values(rng, p.numel()));
+  opt.step();
+  expect_copies_current(copies);
+}
+
+TEST(AdamFused, RefreshRoundsAParameterWrittenOutsideStep) {
+  NamedParams params = make_params(10);
+  Adam opt(params, 0.1f);
+  const auto& copies = opt.bf16_copies();
+  params[1].second.fill_(3.0f);
+  EXPECT_NE(from_bf16(copies[1].second.data_as<bf16>()[0]), 3.0f);  // stale until refreshed
+  opt.refresh_bf16_copies();
+  expect_copies_current(copies);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/error_of.h"
 #include "common/expect.h"
 #include "common/gradcheck.h"
 #include "core/bf16_weights.h"
@@ -110,4 +111,35 @@ TEST(Bf16Weights, PackedWeightWithBiasGivesThePlainProduct) {
     test::expect_near(linear(x, w, b).to_vector(), plain, 1e-5f);
     test::expect_near(linear_relu(x, w, b).to_vector(), plain_relu, 1e-5f);
   }
+}
+
+TEST(Bf16Weights, CopyScopeServesTheRegisteredCopyWhileItLives) {
+  Tensor w = Tensor::from_vector({kOff, 2.0f}, {1, 2});
+  Tensor copy = Tensor::empty({1, 2}, DType::bf16);
+  copy.data_as<bf16>()[0] = to_bf16(5.0f);  // not w's rounding: shows which one is used
+  copy.data_as<bf16>()[1] = to_bf16(6.0f);
+  {
+    Bf16CopyScope scope({{w, copy}});
+    const Tensor r = bf16_weight(w);
+    EXPECT_EQ(r.data_as<bf16>(), copy.data_as<bf16>());
+    Tensor other = Tensor::empty({1, 2}, DType::bf16);
+    {
+      Bf16CopyScope inner({{w, other}});
+      EXPECT_EQ(bf16_weight(w).data_as<bf16>(), other.data_as<bf16>());  // the newest wins
+    }
+    EXPECT_EQ(bf16_weight(w).data_as<bf16>(), copy.data_as<bf16>());
+    // bf16 training's products read it: x = (1, 1) -> 5 + 6
+    GemmPrecisionScope bf16(GemmPrecision::bf16);
+    EXPECT_EQ(linear(Tensor::from_vector({1.0f, 1.0f}, {1, 2}), w).item(), 11.0f);
+  }
+  const Tensor r = bf16_weight(w);  // rounded afresh again
+  EXPECT_NE(r.data_as<bf16>(), copy.data_as<bf16>());
+  EXPECT_EQ(from_bf16(r.data_as<bf16>()[0]), 1.0f);
+}
+
+TEST(Bf16Weights, CopyScopeNamesACopyThatDoesNotFit) {
+  Tensor w = Tensor::zeros({2, 3});
+  const std::string message = error_of([&] { Bf16CopyScope scope({{w, Tensor::zeros({3, 2}, DType::bf16)}}); });
+  EXPECT_NE(message.find("bf16 copies of their shape"), std::string::npos) << message;
+  EXPECT_NE(message.find("[3, 2]"), std::string::npos) << message;
 }
