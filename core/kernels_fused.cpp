@@ -264,10 +264,6 @@ float* row_scratch(int64_t n) {
   return row.data();
 }
 
-}  // namespace
-
-namespace {
-
 // A row of logits as f32: the row itself, or a bf16 row widened into per-thread scratch.
 const float* row_as_f32(const float* x, int64_t) { return x; }
 const float* row_as_f32(const bf16* x, int64_t V) {
