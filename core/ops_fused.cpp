@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <memory>
 
-#include "core/bf16_weights.h"
 #include "core/gemm_bf16.h"
 #include "core/kernels_fused.h"
+#include "core/linear_bf16.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -276,43 +276,24 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
   // them, and their gradient written over them in bf16: the two backward products take it
   // as it is. Holds (N,V) bf16 between the passes, where the composed ops hold f32 logits
   // and then a bf16 copy of their gradient beside them.
-  const int64_t N = x.size(0), D = x.size(1), V = w.size(0);
+  const int64_t N = x.size(0), V = w.size(0);
   const float e = options.label_smoothing;
   const int64_t ignore = options.ignore_index;
   int64_t count = 0;
   auto tv = checked_targets("linear_cross_entropy", target, N, V, fmt::format("x {}", x.str()), options, &count);
-  const Tensor x16 = bf16_activation(x);
-  Tensor w16 = bf16_weight(w);
   Tensor logits = Tensor::empty({N, V}, DType::bf16);
-  gemm_bf16_linear(N, V, D, x16.data_as<bf16>(), w16.data_as<bf16>(), nullptr, false, logits.raw_data(), true);
+  const detail::Bf16Linear lin = detail::bf16_linear(x, w, Tensor(), false, logits, autograd::needs_grad({x, w}));
   Tensor loss = Tensor::empty({N}), lse = Tensor::empty({N});
   kernels::cross_entropy_forward(loss.data(), lse.data(), logits.data_as<bf16>(), tv->data(), N, V, e, ignore);
   const Tensor y = reduce_loss(loss, options.reduction, count);
-  // As linear's bf16 path: a parameter's copy is rounded again (or its optimizer's copy
-  // taken) in backward; a weight made in the forward keeps only its copy.
-  const Tensor w_kept = w.is_leaf() ? w : Tensor();
-  if (w_kept.defined()) w16 = Tensor();
   const Reduction reduction = options.reduction;
   return autograd::record("linear_cross_entropy", y, {x, w},
-                          [x16, w = w_kept, w16, logits, lse, tv, N, D, V, e, ignore, count,
-                           reduction](const Tensor& dy, Grads& g) {
-    const bool dx = g.wants(0), dw = g.wants(1);
-    if (!dx && !dw) return;
+                          [lin, logits, lse, tv, N, V, e, ignore, count, reduction](const Tensor& dy, Grads& g) {
+    if (!g.wants(0) && !g.wants(1)) return;
     const std::vector<float> scale = row_scales(dy, reduction, N, count);
     const Tensor dl = g.retain_graph() ? logits.clone() : logits;  // the logits may be needed again
     kernels::cross_entropy_backward_bf16(dl.data_as<bf16>(), lse.data(), tv->data(), scale.data(), N, V, e, ignore);
-    const Bf16Operand DL{.rounded = dl.data_as<bf16>()};
-    float beta = 1.0f;
-    if (dx) {  // (N,D) (+)= dl @ w
-      const Tensor w_rounded = w16.defined() ? w16 : bf16_weight(w);
-      float* dxb = g.for_write(0, beta).data();
-      gemm_bf16_pre(false, false, N, D, V, 1.0f, DL, V, 0, {.rounded = w_rounded.data_as<bf16>()}, D, 0, beta, dxb,
-                    D, 0);
-    }
-    if (dw) {  // (V,D) (+)= dl^T @ x
-      float* dwb = g.for_write(1, beta).data();
-      gemm_bf16_pre(true, false, V, D, N, 1.0f, DL, V, 0, {.rounded = x16.data_as<bf16>()}, D, 0, beta, dwb, D, 0);
-    }
+    lin.backward(g, dl.data_as<bf16>());
   });
 }
 

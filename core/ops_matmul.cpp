@@ -11,6 +11,7 @@
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
 #include "core/kernels_linear.h"
+#include "core/linear_bf16.h"
 #include "core/ops.h"
 
 namespace attend {
@@ -127,58 +128,32 @@ void add_bias(const Tensor& y, const Tensor& bias, int64_t R, int64_t out, bool 
 }
 
 // linear() or linear_relu() with gemm precision bf16; x: (...,in) f32 or bf16, w: (out,in)
-// contiguous; the result f32 or bf16 (`out_type`). Bias and relu are applied in the
-// product's epilogue. Backward keeps x's bf16 copy (x itself when bf16), shared with every
-// other product of x (bf16_activation), and, for relu, the output's bf16 copy (the one the
-// next product of it takes; the output itself when bf16) as the mask; a parameter is
-// rounded for the forward and again in backward, so the bf16 copies of all weights are not
-// held between the passes (a weight made in the forward keeps its bf16 copy instead).
+// contiguous; the result f32 or bf16 (`out_type`). The product is detail::bf16_linear's
+// (core/linear_bf16.h). Backward keeps, for relu, the output's bf16 copy (the one the next
+// product of it takes; the output itself when bf16) as the mask, and makes one pass over dy
+// for the mask, the bias gradient and dy's bf16 copy.
 Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu, DType out_type) {
-  const int64_t in = x.size(-1), R = in == 0 ? 0 : x.numel() / in, out = w.size(0);
   const bool has_bias = bias.defined();
-  const Tensor x16 = x.dtype() == DType::bf16 ? x : bf16_activation(x);
   Shape shape = x.shape();
-  shape.back() = out;
+  shape.back() = w.size(0);
   Tensor y = Tensor::empty(shape, out_type);
-  Tensor w16 = bf16_weight(w);
-  gemm_bf16_linear(R, out, in, x16.data_as<bf16>(), w16.data_as<bf16>(), has_bias ? bias.data() : nullptr, relu,
-                   y.raw_data(), out_type == DType::bf16);
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
   const bool grad = autograd::needs_grad(inputs);
+  const detail::Bf16Linear lin = detail::bf16_linear(x, w, bias, relu, y, grad);
   const Tensor y16 = !relu || !grad ? Tensor() : out_type == DType::bf16 ? y : bf16_activation(y);
-  // A weight made in this forward (not a leaf: e.g. attention's q|k|v concatenated) lives
-  // on only in this closure: keep its bf16 copy, half its size, instead of it, and
-  // multiply by that in backward. A parameter's copy is dropped and made again in backward.
-  const Tensor w_kept = w.is_leaf() || !grad ? w : Tensor();
-  if (w_kept.defined()) w16 = Tensor();
   return autograd::record(relu ? "linear_relu" : "linear", y, std::move(inputs),
-                          [x16, w = w_kept, w16, y16, R, in, out, has_bias, relu](const Tensor& dy_in, Grads& g) {
-    const bool dx = g.wants(0), dw = g.wants(1);
+                          [lin, y16, has_bias, relu](const Tensor& dy_in, Grads& g) {
+    const int64_t R = lin.R, out = lin.out;
     float* dbias = has_bias && g.wants(2) ? g.at(2).data() : nullptr;
     const Tensor dy = dy_in.detach().contiguous();
-    // One pass over dy: relu's mask, the bias gradient, and dy rounded for the products.
-    Tensor dy16 = dx || dw ? Tensor::empty({R, out}, DType::bf16) : Tensor();
+    Tensor dy16 = g.wants(0) || g.wants(1) ? Tensor::empty({R, out}, DType::bf16) : Tensor();
     bf16* dz16 = dy16.defined() ? dy16.data_as<bf16>() : nullptr;
     if (relu)
       kernels::linear_output_backward(nullptr, dz16, dbias, dy.data(), y16.data_as<bf16>(), R, out);
     else
       kernels::linear_output_backward(nullptr, dz16, dbias, dy.data(), static_cast<const float*>(nullptr), R, out);
-    if (dx || dw) {
-      const Bf16Operand DY{.rounded = dz16};
-      float beta = 1.0f;
-      if (dx) {  // (R,in) (+)= dy @ w
-        const Tensor w_rounded = w16.defined() ? w16 : bf16_weight(w);
-        float* dxb = g.for_write(0, beta).data();
-        gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w_rounded.data_as<bf16>()}, in, 0, beta,
-                      dxb, in, 0);
-      }
-      if (dw) {  // (out,in) (+)= dy^T @ x
-        float* dwb = g.for_write(1, beta).data();
-        gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, beta,
-                      dwb, in, 0);
-      }
-    }
+    if (dz16 != nullptr) lin.backward(g, dz16);
   });
 }
 
@@ -209,6 +184,35 @@ void check_f32(const char* op, const Tensor& x, const char* name) {
 }
 
 }  // namespace
+
+detail::Bf16Linear detail::bf16_linear(const Tensor& x, const Tensor& w, const Tensor& bias, bool relu,
+                                       const Tensor& y, bool grad) {
+  Bf16Linear lin;
+  lin.in = x.size(-1), lin.R = lin.in == 0 ? 0 : x.numel() / lin.in, lin.out = w.size(0);
+  lin.x16 = x.dtype() == DType::bf16 ? x : bf16_activation(x);
+  Tensor w16 = bf16_weight(w);
+  gemm_bf16_linear(lin.R, lin.out, lin.in, lin.x16.data_as<bf16>(), w16.data_as<bf16>(),
+                   bias.defined() ? bias.data() : nullptr, relu, y.raw_data(), y.dtype() == DType::bf16);
+  if (w.is_leaf() || !grad) lin.w = w;
+  else lin.w16 = w16;
+  return lin;
+}
+
+void detail::Bf16Linear::backward(Grads& g, const bf16* dy16) const {
+  const Bf16Operand DY{.rounded = dy16};
+  float beta = 1.0f;
+  if (g.wants(0)) {  // (R,in) (+)= dy @ w
+    const Tensor w_rounded = w16.defined() ? w16 : bf16_weight(w);
+    float* dx = g.for_write(0, beta).data();
+    gemm_bf16_pre(false, false, R, in, out, 1.0f, DY, out, 0, {.rounded = w_rounded.data_as<bf16>()}, in, 0, beta, dx,
+                  in, 0);
+  }
+  if (g.wants(1)) {  // (out,in) (+)= dy^T @ x
+    float* dw = g.for_write(1, beta).data();
+    gemm_bf16_pre(true, false, out, in, R, 1.0f, DY, out, 0, {.rounded = x16.data_as<bf16>()}, in, 0, beta, dw, in,
+                  0);
+  }
+}
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   check_f32("matmul", a_in, "a");

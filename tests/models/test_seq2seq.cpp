@@ -245,3 +245,11 @@ TEST(Seq2Seq, LossIsTheCrossEntropyOfTheLogitsWithTheSameGradients) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t k = 0; k < a.size(); ++k) test::expect_near(a[k], b[k], 1e-6f);
 }
+
+TEST(Seq2Seq, LossNamesTargetsThatDoNotMatchTheInput) {
+  Seq2Seq m(tiny(), 1);
+  Tensor src = Tensor::from_ids({5, 6, 2, 0}, {2, 2});
+  Tensor tgt_in = Tensor::from_ids({1, 10, 1, 12}, {2, 2});
+  test::expect_error([&] { m.loss(src, tgt_in, Tensor::from_ids({10, 2, 12}, {1, 3}), {}); },
+                     {"tgt_out i32[1, 3]", "(B,T)"});
+}
