@@ -1,5 +1,6 @@
 // Single-precision matrix products on raw row-major memory, through one of two backends:
-// oneDNN (matmul primitive, cached per shape) or OpenBLAS (loaded at run time).
+// oneDNN (matmul primitive, cached per shape, or its jit sgemm for large backward-shaped
+// products: detail::onednn_f32_kernel) or OpenBLAS (loaded at run time).
 //
 //   // C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b < batch, where op(X) = X or X^T,
 //   // op(A) is MxK, op(B) is KxN; A[b] starts at A + b*stride_a (stride 0 = shared).
@@ -48,6 +49,19 @@ void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // dlopen()s the first of `paths` that loads (after setting OPENBLAS_CORETYPE); throws
 // naming every path tried and the Debian package when none does. Returns the handle.
 void* open_openblas(const std::vector<std::string>& paths);
+// The oneDNN backend runs an fp32 product on one of two kernels: its matmul primitive
+// (brgemm) or its jit sgemm (dnnl_sgemm). Measured in a base training step here
+// (docs/benchmarks.md), sgemm took 3-15% less time than matmul on most products with B not
+// transposed (the backward products dx = dy w and dw = dy^T x) of width 512 and more, and
+// 20% more on forward products x w^T of 512 outputs; at width 256 (small preset) and on
+// few rows matmul was faster throughout. `automatic` (the default) picks sgemm for
+// unbatched products with B not transposed and M, N, K >= kSgemmMinDim, else matmul; the
+// choice depends on the shape alone, so a run repeats bit for bit. Tests force either.
+enum class OneDnnF32Kernel { automatic, matmul, sgemm };
+constexpr int64_t kSgemmMinDim = 512;
+void set_onednn_f32_kernel(OneDnnF32Kernel kernel);
+// The kernel an fp32 product of this shape runs on (bf16 products always use matmul).
+OneDnnF32Kernel onednn_f32_kernel(bool trans_b, int64_t M, int64_t N, int64_t K, int64_t batch);
 // Matmul primitives the oneDNN backend holds (one per distinct call shape).
 int64_t onednn_cached_primitives();
 // A weight w: (N,K) row-major, f32 (bf16 when `bf16`), copied once into the layout

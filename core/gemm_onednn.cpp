@@ -6,9 +6,14 @@
 // Primitives live in an LRU cache keyed by everything that shapes them, so a training
 // step that repeats its shapes never creates one twice. oneDNN runs on the OpenMP
 // runtime, so omp_set_num_threads (core/threads.h) governs it.
+// fp32 products shaped as training's backward ones (B not transposed: dx = dy w and
+// dw = dy^T x), each dimension at least 512, run on oneDNN's jit sgemm instead
+// (onednn_f32_kernel): ~3% less time in the products of a base training step here.
 // Weights that stay constant (decoding) can be packed once into the layout oneDNN's
 // matmul prefers (pack_weight), which saves the copy its kernels make of a plain weight
 // on every call (1.2-1.4x on decoding products of 32 rows, fp32 and bf16).
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <list>
 #include <map>
@@ -174,9 +179,40 @@ void gemm_onednn_typed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
 
 }  // namespace
 
+namespace {
+
+std::atomic<int> g_f32_kernel{int(OneDnnF32Kernel::automatic)};
+
+// oneDNN's jit sgemm (dnnl_sgemm: row-major, BLAS arguments) on each product of the batch.
+void sgemm_batch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta, float* C,
+                 int64_t ldc, int64_t stride_c, int64_t batch) {
+  for (int64_t i = 0; i < batch; ++i) {
+    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha,
+                                            A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc);
+    CHECK(status == dnnl_success, "gemm (onednn sgemm): status {} for M={} N={} K={} lda={} ldb={} ldc={}",
+          int(status), M, N, K, lda, ldb, ldc);
+  }
+}
+
+}  // namespace
+
+void set_onednn_f32_kernel(OneDnnF32Kernel kernel) { g_f32_kernel.store(int(kernel)); }
+
+OneDnnF32Kernel onednn_f32_kernel(bool trans_b, int64_t M, int64_t N, int64_t K, int64_t batch) {
+  const auto chosen = OneDnnF32Kernel(g_f32_kernel.load());
+  if (chosen != OneDnnF32Kernel::automatic) return chosen;
+  const bool backward_shaped = !trans_b;  // dx = dy w, dw = dy^T x; forward is x w^T
+  return batch == 1 && backward_shaped && std::min({M, N, K}) >= kSgemmMinDim ? OneDnnF32Kernel::sgemm
+                                                                              : OneDnnF32Kernel::matmul;
+}
+
 void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                  float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (onednn_f32_kernel(trans_b, M, N, K, batch) == OneDnnF32Kernel::sgemm)
+    return sgemm_batch(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                       batch);
   gemm_onednn_typed(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
                     batch, false);
 }

@@ -69,13 +69,24 @@ double max_error(const Case& c) {
   return err;
 }
 
-class GemmTest : public ::testing::TestWithParam<GemmBackend> {
+// A backend, and for oneDNN the fp32 kernel its products are forced onto (the tests' small
+// shapes would all run on matmul by the automatic choice).
+struct BackendKernel {
+  GemmBackend backend;
+  detail::OneDnnF32Kernel kernel = detail::OneDnnF32Kernel::automatic;
+};
+
+class GemmTest : public ::testing::TestWithParam<BackendKernel> {
  protected:
   void SetUp() override {
     saved_ = gemm_backend();
-    set_gemm_backend(GetParam());
+    set_gemm_backend(GetParam().backend);
+    detail::set_onednn_f32_kernel(GetParam().kernel);
   }
-  void TearDown() override { set_gemm_backend(saved_); }
+  void TearDown() override {
+    set_gemm_backend(saved_);
+    detail::set_onednn_f32_kernel(detail::OneDnnF32Kernel::automatic);
+  }
   GemmBackend saved_{};
 };
 
@@ -163,8 +174,14 @@ TEST_P(GemmTest, RejectsLeadingDimensionSmallerThanWidth) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, GemmTest, ::testing::Values(GemmBackend::onednn, GemmBackend::openblas),
-                         [](const auto& info) { return std::string(gemm_backend_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Backends, GemmTest,
+                         ::testing::Values(BackendKernel{GemmBackend::onednn, detail::OneDnnF32Kernel::matmul},
+                                           BackendKernel{GemmBackend::onednn, detail::OneDnnF32Kernel::sgemm},
+                                           BackendKernel{GemmBackend::openblas}),
+                         [](const auto& info) {
+                           const bool sgemm = info.param.kernel == detail::OneDnnF32Kernel::sgemm;
+                           return std::string(gemm_backend_name(info.param.backend)) + (sgemm ? "_sgemm" : "");
+                         });
 
 TEST(GemmBackendChoice, NamesRoundTrip) {
   for (GemmBackend b : {GemmBackend::onednn, GemmBackend::openblas})
@@ -212,6 +229,50 @@ TEST(GemmOneDnn, RepeatedShapeReusesItsPrimitive) {
   gemm(false, false, 3, 5, 17, 0.5f, A.data(), 17, 0, B.data(), 5, 0, 0.0f, C.data(), 5, 0);  // scaled: new
   gemm(false, false, 3, 5, 17, 0.25f, A.data(), 17, 0, B.data(), 5, 0, 0.0f, C.data(), 5, 0);  // same one
   EXPECT_EQ(detail::onednn_cached_primitives(), after_first + 1);
+}
+
+TEST(GemmOneDnn, LargeBackwardShapedProductsRunOnSgemm) {
+  using detail::OneDnnF32Kernel;
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 1), OneDnnF32Kernel::sgemm);  // dx
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 2048, 512, 1920, 1), OneDnnF32Kernel::sgemm);  // dw (A transposed)
+  EXPECT_EQ(detail::onednn_f32_kernel(true, 1920, 2048, 512, 1), OneDnnF32Kernel::matmul);  // forward x w^T
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 256, 1024, 1), OneDnnF32Kernel::matmul);  // narrower
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 32, 512, 2048, 1), OneDnnF32Kernel::matmul);    // few rows
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 2), OneDnnF32Kernel::matmul);  // batched
+  detail::set_onednn_f32_kernel(OneDnnF32Kernel::matmul);
+  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 1), OneDnnF32Kernel::matmul);
+  detail::set_onednn_f32_kernel(OneDnnF32Kernel::automatic);
+}
+
+// The automatic choice on a shape it sends to sgemm: no matmul primitive is made, the result
+// matches matmul's (norm-wise, as across thread counts above; on this CPU they agree exactly) and
+// repeats bit for bit, which training's same-seed,
+// same-loss guarantee needs. dw-shaped: A transposed, accumulating into C (beta 1).
+TEST(GemmOneDnn, SgemmMatchesMatmulAndRepeatsBitForBit) {
+  set_gemm_backend(GemmBackend::onednn);
+  const int64_t M = 512, N = 640, K = 576;
+  ASSERT_EQ(detail::onednn_f32_kernel(false, M, N, K, 1), detail::OneDnnF32Kernel::sgemm);
+  const std::vector<float> A = random_vector(K * M, 6), B = random_vector(K * N, 7), C0 = random_vector(M * N, 8);
+  auto run = [&](detail::OneDnnF32Kernel kernel) {
+    detail::set_onednn_f32_kernel(kernel);
+    std::vector<float> C = C0;
+    gemm(true, false, M, N, K, 0.5f, A.data(), M, 0, B.data(), N, 0, 1.0f, C.data(), N, 0);
+    detail::set_onednn_f32_kernel(detail::OneDnnF32Kernel::automatic);
+    return C;
+  };
+  const int64_t primitives = detail::onednn_cached_primitives();
+  const std::vector<float> first = run(detail::OneDnnF32Kernel::automatic);
+  EXPECT_EQ(run(detail::OneDnnF32Kernel::automatic), first);
+  EXPECT_EQ(detail::onednn_cached_primitives(), primitives);  // sgemm: no matmul primitive made
+  const std::vector<float> matmul = run(detail::OneDnnF32Kernel::matmul);
+  EXPECT_EQ(detail::onednn_cached_primitives(), primitives + 1);
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    scale = std::max(scale, std::fabs(double(matmul[i])));
+    diff = std::max(diff, std::fabs(double(first[i]) - double(matmul[i])));
+  }
+  EXPECT_GT(scale, 1.0);
+  EXPECT_LE(diff, 1e-5 * scale);
 }
 
 TEST(GemmOpenBlas, MissingLibraryNamesPathAndPackage) {
