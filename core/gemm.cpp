@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/gemm_bf16.h"
+#include "core/kernels_linear.h"
 #include "core/profile.h"
 
 namespace attend {
@@ -184,6 +185,25 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
                        2.0 * double(M) * double(N) * double(K) * double(batch));
 }
 
+void gemm_linear(int64_t M, int64_t N, int64_t K, const float* A, const float* W, const float* bias, bool relu,
+                 float* C) {
+  CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_linear: M {} N {} K {}", M, N, K);
+  if (M == 0 || N == 0 || K == 0 || gemm_precision() != GemmPrecision::fp32 || gemm_backend() != GemmBackend::onednn) {
+    gemm(false, true, M, N, K, 1.0f, A, std::max<int64_t>(K, 1), 0, W, std::max<int64_t>(K, 1), 0, 0.0f, C, N, 0);
+    if (relu) kernels::bias_relu_forward(C, bias, M, N);
+    else if (bias) kernels::bias_add_forward(C, bias, M, N);
+    return;
+  }
+  g_calls.fetch_add(1, std::memory_order_relaxed);
+  SingleThreadScope single(M * N * K < kSingleThreadWork);
+  const bool profiling = profile::enabled();
+  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/false, bias, relu, C, /*c_bf16=*/false);
+  if (profiling)
+    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                       2.0 * double(M) * double(N) * double(K));
+}
+
 void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
                       void* C, bool c_bf16) {
   CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_bf16_linear: M {} N {} K {}", M, N, K);
@@ -201,7 +221,7 @@ void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16
   SingleThreadScope single(M * N * K < kSingleThreadWork);
   const bool profiling = profile::enabled();
   const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  detail::gemm_onednn_linear(M, N, K, A, W, bias, relu, C, c_bf16);
+  detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/true, bias, relu, C, c_bf16);
   if (profiling)
     profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                        2.0 * double(M) * double(N) * double(K));

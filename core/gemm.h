@@ -27,6 +27,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, int64_t stride_b,                             //
           float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch = 1);
 
+// linear()'s product: C: (M,N) contiguous = A: (M,K) @ W^T (row-major, W: (N,K)), plus
+// bias: (N) when not null, then relu when `relu`. On the oneDNN backend in fp32 the bias
+// and relu are the product's epilogue (no pass over C after it); otherwise, and in gemm
+// precision bf16, gemm() and then one pass over C. Counted and profiled as gemm().
+void gemm_linear(int64_t M, int64_t N, int64_t K, const float* A, const float* W, const float* bias, bool relu,
+                 float* C);
+
 enum class GemmBackend { onednn, openblas };
 
 void set_gemm_backend(GemmBackend backend);

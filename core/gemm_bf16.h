@@ -90,9 +90,10 @@ void gemm_bf16_rounded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
                        int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                        float* C, int64_t ldc, int64_t stride_c, int64_t batch, const bf16* A_rounded,
                        const bf16* B_rounded);
-// gemm_bf16_linear's oneDNN matmul (sizes > 0).
-void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
-                        void* C, bool c_bf16);
+// gemm_linear's and gemm_bf16_linear's oneDNN matmul (sizes > 0): A and W f32, or bf16
+// when `bf16`.
+void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const void* A, const void* W, bool bf16, const float* bias,
+                        bool relu, void* C, bool c_bf16);
 // The oneDNN matmul on bf16 operands (f32 C), arguments as gemm_onednn's.
 void gemm_onednn_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
                       int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, float beta,

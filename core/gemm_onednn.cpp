@@ -42,7 +42,7 @@ struct Key {
   uint32_t beta_bits;
   int32_t threads;  // a primitive may size its work split by the thread count at creation
   int32_t bf16;     // A and B are bf16 (C f32 unless c_bf16)
-  // gemm_bf16_linear's epilogue: a bias argument, relu, C in bf16; `unused` keeps the key
+  // gemm_linear's and gemm_bf16_linear's epilogue: a bias argument, relu, C in bf16; `unused` keeps the key
   // free of padding (it is hashed and compared bytewise)
   int32_t bias, relu, c_bf16, unused;
   bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
@@ -217,16 +217,16 @@ void gemm_onednn(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                     batch, false);
 }
 
-void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
-                        void* C, bool c_bf16) {
+void gemm_onednn_linear(int64_t M, int64_t N, int64_t K, const void* A, const void* W, bool bf16, const float* bias,
+                        bool relu, void* C, bool c_bf16) {
   Key key{};
   key.M = M, key.N = N, key.K = K, key.batch = 1, key.lda = K, key.ldb = K, key.ldc = N;
-  key.trans_b = 1, key.threads = omp_get_max_threads(), key.bf16 = 1;
+  key.trans_b = 1, key.threads = omp_get_max_threads(), key.bf16 = bf16;
   key.bias = bias != nullptr, key.relu = relu, key.c_bf16 = c_bf16;
   MatmulCache& c = cache();
   const Entry e = c.get(key, 0.0f);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(e.a, c.engine(), const_cast<bf16*>(A))},
-                                             {DNNL_ARG_WEIGHTS, dnnl::memory(e.b, c.engine(), const_cast<bf16*>(W))},
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(e.a, c.engine(), const_cast<void*>(A))},
+                                             {DNNL_ARG_WEIGHTS, dnnl::memory(e.b, c.engine(), const_cast<void*>(W))},
                                              {DNNL_ARG_DST, dnnl::memory(e.c, c.engine(), C)}};
   if (bias)
     args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_desc(N), c.engine(), const_cast<float*>(bias)));

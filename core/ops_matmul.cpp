@@ -298,8 +298,12 @@ Tensor linear_op(const char* op, const Tensor& x_in, const Tensor& w_in, const T
   Shape shape = x.shape();
   shape.back() = out;
   Tensor y = Tensor::empty(shape);
-  gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, 0.0f, y.data(), out, 0);
-  add_bias(y, bias, R, out, relu);
+  if (!X.trans && X.ld == in && !W.trans && W.ld == in) {
+    gemm_linear(R, out, in, X.data, W.data, has_bias ? bias.data() : nullptr, relu, y.data());
+  } else {
+    gemm(X.trans, !W.trans, R, out, in, 1.0f, X.data, X.ld, 0, W.data, W.ld, 0, 0.0f, y.data(), out, 0);
+    add_bias(y, bias, R, out, relu);
+  }
 
   std::vector<Tensor> inputs{x, w};
   if (has_bias) inputs.push_back(bias);

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_bf16.h"
 #include "core/rng.h"
 #include "core/threads.h"
 
@@ -172,6 +173,46 @@ TEST_P(GemmTest, RejectsLeadingDimensionSmallerThanWidth) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("lda=2 < 3"), std::string::npos) << e.what();
   }
+}
+
+// gemm_linear: the product with bias and relu in oneDNN's epilogue against gemm() and a
+// pass over C in double; on OpenBLAS and in bf16 precision it is that gemm() and pass.
+TEST_P(GemmTest, LinearAddsBiasAndReluToTheProduct) {
+  const int64_t M = 37, N = 45, K = 70;
+  const std::vector<float> A = random_vector(M * K, 9), W = random_vector(N * K, 10), bias = random_vector(N, 11);
+  for (bool with_bias : {false, true})
+    for (bool relu : {false, true}) {
+      std::vector<float> C(size_t(M * N), std::numeric_limits<float>::quiet_NaN()), expected(C.size());
+      gemm_linear(M, N, K, A.data(), W.data(), with_bias ? bias.data() : nullptr, relu, C.data());
+      naive_gemm(false, true, M, N, K, 1.0f, A.data(), K, 0, W.data(), K, 0, 0.0f, expected.data(), N, 0, 1);
+      int64_t negative = 0;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          float& e = expected[size_t(i * N + j)];
+          e += with_bias ? bias[size_t(j)] : 0.0f;
+          negative += e < 0.0f;
+          if (relu) e = std::max(e, 0.0f);
+        }
+      ASSERT_GT(negative, M * N / 4);  // relu has something to do
+      for (size_t i = 0; i < C.size(); ++i)
+        ASSERT_NEAR(C[i], expected[i], kTol) << "bias " << with_bias << " relu " << relu << " at " << i;
+    }
+}
+
+TEST_P(GemmTest, LinearInBf16PrecisionRoundsTheOperands) {
+  const int64_t M = 8, N = 16, K = 64;
+  const std::vector<float> A = random_vector(M * K, 12), W = random_vector(N * K, 13), bias = random_vector(N, 14);
+  std::vector<float> C(size_t(M * N)), expected(C.size());
+  {
+    GemmPrecisionScope bf16(GemmPrecision::bf16);
+    gemm_linear(M, N, K, A.data(), W.data(), bias.data(), /*relu=*/true, C.data());
+  }
+  std::vector<float> A16(A.size()), W16(W.size());
+  for (size_t i = 0; i < A.size(); ++i) A16[i] = from_bf16(to_bf16(A[i]));
+  for (size_t i = 0; i < W.size(); ++i) W16[i] = from_bf16(to_bf16(W[i]));
+  naive_gemm(false, true, M, N, K, 1.0f, A16.data(), K, 0, W16.data(), K, 0, 0.0f, expected.data(), N, 0, 1);
+  for (size_t i = 0; i < C.size(); ++i)
+    ASSERT_NEAR(C[i], std::max(expected[i] + bias[i % size_t(N)], 0.0f), 1e-5) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GemmTest,
