@@ -57,13 +57,15 @@ void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // naming every path tried and the Debian package when none does. Returns the handle.
 void* open_openblas(const std::vector<std::string>& paths);
 // The oneDNN backend runs an fp32 product on one of two kernels: its matmul primitive
-// (brgemm) or its jit sgemm (dnnl_sgemm). Measured in a base training step here
-// (docs/benchmarks.md), sgemm took 3-15% less time than matmul on most products with B not
-// transposed (the backward products dx = dy w and dw = dy^T x) of width 512 and more, and
-// 20% more on forward products x w^T of 512 outputs; at width 256 (small preset) and on
-// few rows matmul was faster throughout. `automatic` (the default) picks sgemm for
-// unbatched products with B not transposed and M, N, K >= kSgemmMinDim, else matmul; the
-// choice depends on the shape alone, so a run repeats bit for bit. Tests force either.
+// (brgemm) or its jit sgemm (dnnl_sgemm). Timed per shape inside base training steps here
+// (docs/benchmarks.md), sgemm ran the products with B not transposed (the backward ones,
+// dx = dy w and dw = dy^T x) of width 512 and more at 397-438 GFLOP/s against matmul's
+// 366-412, except two dw shapes (4% slower), and forward products x w^T of 512 outputs
+// 15-20% slower; at width 256 (small preset) matmul was faster on nearly every shape, and
+// on forward products of 32-128 rows (decoding; a probe) by 1.3-2.7x. `automatic` (the
+// default) picks sgemm for unbatched products with B not transposed and M, N, K >=
+// kSgemmMinDim, else matmul; the choice depends on the shape alone, so a run repeats bit
+// for bit. Tests force either.
 enum class OneDnnF32Kernel { automatic, matmul, sgemm };
 constexpr int64_t kSgemmMinDim = 512;
 void set_onednn_f32_kernel(OneDnnF32Kernel kernel);

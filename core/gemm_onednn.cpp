@@ -8,7 +8,7 @@
 // runtime, so omp_set_num_threads (core/threads.h) governs it.
 // fp32 products shaped as training's backward ones (B not transposed: dx = dy w and
 // dw = dy^T x), each dimension at least 512, run on oneDNN's jit sgemm instead
-// (onednn_f32_kernel): ~3% less time in the products of a base training step here.
+// (onednn_f32_kernel, core/gemm.h): ~3% less time in the products of a base training step.
 // Weights that stay constant (decoding) can be packed once into the layout oneDNN's
 // matmul prefers (pack_weight), which saves the copy its kernels make of a plain weight
 // on every call (1.2-1.4x on decoding products of 32 rows, fp32 and bf16).

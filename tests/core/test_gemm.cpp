@@ -94,6 +94,20 @@ class GemmTest : public ::testing::TestWithParam<BackendKernel> {
 // float32 accumulation over K <= 70 terms of size <= 1: errors are ~1e-6.
 constexpr double kTol = 1e-4;
 
+// Two results of one product that may sum in different orders agree norm-wise:
+// max |C1 - C2| <= 1e-5 * max |C1|, a few float32 ulps of the result's scale (elementwise
+// relative error would be unbounded where C ~ 0); max |C1| > 1 so the check has a scale.
+void expect_agree_normwise(const std::vector<float>& C1, const std::vector<float>& C2) {
+  ASSERT_EQ(C1.size(), C2.size());
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < C1.size(); ++i) {
+    scale = std::max(scale, std::fabs(double(C1[i])));
+    diff = std::max(diff, std::fabs(double(C1[i]) - double(C2[i])));
+  }
+  EXPECT_GT(scale, 1.0);
+  EXPECT_LE(diff, 1e-5 * scale);
+}
+
 }  // namespace
 
 TEST_P(GemmTest, AllFourTransposeCombinationsMatchNaiveLoop) {
@@ -143,10 +157,9 @@ TEST_P(GemmTest, EmptyInnerDimensionScalesC) {
   EXPECT_EQ(C, (std::vector<float>{3, 6, 9, 12}));
 }
 
+
 // A backend may sum in a different order on another thread count (OpenBLAS switches
-// kernels: it differs here in the last bits of elements near cancellation), so the
-// check is norm-wise: max |C1 - C2| <= 1e-5 * max |C1|, a few float32 ulps of the
-// result's scale. Elementwise relative error would be unbounded where C ~ 0.
+// kernels: it differs here in the last bits of elements near cancellation).
 TEST_P(GemmTest, OneAndTwoThreadsAgree) {
   const int64_t M = 96, N = 80, K = 300;
   std::vector<float> A = random_vector(M * K, 4), B = random_vector(K * N, 5), C1(size_t(M * N)), C2(size_t(M * N));
@@ -156,13 +169,7 @@ TEST_P(GemmTest, OneAndTwoThreadsAgree) {
   set_num_threads(2);
   gemm(false, false, M, N, K, 1.0f, A.data(), K, 0, B.data(), N, 0, 0.0f, C2.data(), N, 0);
   set_num_threads(saved);
-  double scale = 0, diff = 0;
-  for (size_t i = 0; i < C1.size(); ++i) {
-    scale = std::max(scale, std::fabs(double(C1[i])));
-    diff = std::max(diff, std::fabs(double(C1[i]) - double(C2[i])));
-  }
-  EXPECT_GT(scale, 1.0);
-  EXPECT_LE(diff, 1e-5 * scale);
+  expect_agree_normwise(C1, C2);
 }
 
 TEST_P(GemmTest, RejectsLeadingDimensionSmallerThanWidth) {
@@ -307,13 +314,7 @@ TEST(GemmOneDnn, SgemmMatchesMatmulAndRepeatsBitForBit) {
   EXPECT_EQ(detail::onednn_cached_primitives(), primitives);  // sgemm: no matmul primitive made
   const std::vector<float> matmul = run(detail::OneDnnF32Kernel::matmul);
   EXPECT_EQ(detail::onednn_cached_primitives(), primitives + 1);
-  double scale = 0, diff = 0;
-  for (size_t i = 0; i < first.size(); ++i) {
-    scale = std::max(scale, std::fabs(double(matmul[i])));
-    diff = std::max(diff, std::fabs(double(first[i]) - double(matmul[i])));
-  }
-  EXPECT_GT(scale, 1.0);
-  EXPECT_LE(diff, 1e-5 * scale);
+  expect_agree_normwise(matmul, first);
 }
 
 TEST(GemmOpenBlas, MissingLibraryNamesPathAndPackage) {
