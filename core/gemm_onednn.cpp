@@ -42,8 +42,8 @@ struct Key {
   uint32_t beta_bits;
   int32_t threads;  // a primitive may size its work split by the thread count at creation
   int32_t bf16;     // A and B are bf16 (C f32 unless c_bf16)
-  // gemm_linear's and gemm_bf16_linear's epilogue: a bias argument, relu, C in bf16; `unused` keeps the key
-  // free of padding (it is hashed and compared bytewise)
+  // gemm_linear's and gemm_bf16_linear's epilogue: a bias argument, relu, C in bf16;
+  // `unused` keeps the key free of padding (it is hashed and compared bytewise)
   int32_t bias, relu, c_bf16, unused;
   bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
 };
@@ -176,10 +176,6 @@ void gemm_onednn_typed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
   e.prim.execute(stream, args);
   stream.wait();
 }
-
-}  // namespace
-
-namespace {
 
 std::atomic<int> g_f32_kernel{int(OneDnnF32Kernel::automatic)};
 
