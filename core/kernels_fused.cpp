@@ -272,6 +272,15 @@ const float* row_as_f32(const bf16* x, int64_t V) {
   return row;
 }
 
+// One row's loss gradient, assigned: d = s * (softmax(x) - (1-e) * onehot(t) - e/V), from
+// the row's log-sum-exp; d may be x (each element is read before it is written).
+void cross_entropy_grad_row(float* d, const float* x, int64_t t, float s, float log_z, float e, int64_t V) {
+  const float uniform_q = e / float(V);
+#pragma omp simd
+  for (int64_t j = 0; j < V; ++j) d[j] = s * (exp_fast(x[j] - log_z) - uniform_q);
+  d[t] -= s * (1.0f - e);
+}
+
 template <typename T>
 void cross_entropy_rows(float* loss, float* lse, const T* logits, const int64_t* target, int64_t N, int64_t V,
                         float e, int64_t ignore_index) {
@@ -301,7 +310,6 @@ void cross_entropy_forward(float* loss, float* lse, const bf16* logits, const in
 
 void cross_entropy_backward_bf16(bf16* logits, const float* lse, const int64_t* target, const float* scale,
                                  int64_t N, int64_t V, float e, int64_t ignore_index) {
-  const float uniform_q = e / float(V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     bf16* row = logits + i * V;
@@ -312,10 +320,7 @@ void cross_entropy_backward_bf16(bf16* logits, const float* lse, const int64_t* 
     }
     float* di = row_scratch(V);
     widen(di, row, V);
-    const float s = scale[i], log_z = lse[i];
-#pragma omp simd
-    for (int64_t j = 0; j < V; ++j) di[j] = s * (exp_fast(di[j] - log_z) - uniform_q);
-    di[t] -= s * (1.0f - e);
+    cross_entropy_grad_row(di, di, t, scale[i], lse[i], e, V);
     convert_to_bf16(row, di, 1, V, V);
   }
 }
@@ -333,13 +338,12 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     }
     const float* xi = logits + i * V;
     const float s = scale[i], log_z = lse[i];
-    if (overwrite) {  // di may be xi: each element is read before it is written
-#pragma omp simd
-      for (int64_t j = 0; j < V; ++j) di[j] = s * (exp_fast(xi[j] - log_z) - uniform_q);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
+    if (overwrite) {  // di may be xi
+      cross_entropy_grad_row(di, xi, t, s, log_z, e, V);
+      continue;
     }
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
     di[t] -= s * (1.0f - e);
   }
 }

@@ -54,12 +54,7 @@ std::vector<Tensor> Optimizer::add_buffers(const std::string& kind) {
   buffers.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].second;
-    auto view = std::make_shared<TensorImpl>();
-    view->storage = flat.impl()->storage;
-    view->shape = p.shape();
-    view->strides = contiguous_strides(p.shape());
-    view->offset = offsets_[i];
-    buffers.emplace_back(std::move(view));
+    buffers.push_back(make_view(flat, p.shape(), contiguous_strides(p.shape()), offsets_[i]));
   }
   buffers_.emplace_back(kind, buffers);
   return buffers;
@@ -77,13 +72,7 @@ const std::vector<std::pair<Tensor, Tensor>>& Optimizer::bf16_copies() {
   flat_bf16_ = Tensor::empty({flat_size_}, DType::bf16);
   for (const auto& [pname, p] : params_) {
     // A view of flat_bf16_ where p sits in flat_params_ (a parameter listed twice shares it).
-    auto view = std::make_shared<TensorImpl>();
-    view->storage = flat_bf16_.impl()->storage;
-    view->dtype = DType::bf16;
-    view->shape = p.shape();
-    view->strides = contiguous_strides(p.shape());
-    view->offset = p.offset();
-    bf16_copies_.emplace_back(p, Tensor(std::move(view)));
+    bf16_copies_.emplace_back(p, make_view(flat_bf16_, p.shape(), contiguous_strides(p.shape()), p.offset()));
   }
   refresh_bf16_copies();
   return bf16_copies_;
