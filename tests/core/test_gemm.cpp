@@ -206,6 +206,16 @@ TEST_P(GemmTest, LinearAddsBiasAndReluToTheProduct) {
     }
 }
 
+TEST_P(GemmTest, LinearRejectsANegativeSize) {
+  std::vector<float> A(4), W(4), C(4);
+  try {
+    gemm_linear(2, -2, 2, A.data(), W.data(), nullptr, false, C.data());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gemm_linear: M 2 N -2 K 2"), std::string::npos) << e.what();
+  }
+}
+
 TEST_P(GemmTest, LinearInBf16PrecisionRoundsTheOperands) {
   const int64_t M = 8, N = 16, K = 64;
   const std::vector<float> A = random_vector(M * K, 12), W = random_vector(N * K, 13), bias = random_vector(N, 14);
