@@ -56,21 +56,27 @@ void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 // dlopen()s the first of `paths` that loads (after setting OPENBLAS_CORETYPE); throws
 // naming every path tried and the Debian package when none does. Returns the handle.
 void* open_openblas(const std::vector<std::string>& paths);
-// The oneDNN backend runs an fp32 product on one of two kernels: its matmul primitive
-// (brgemm) or its jit sgemm (dnnl_sgemm). Timed per shape inside base training steps here
-// (docs/benchmarks.md), sgemm ran the products with B not transposed (the backward ones,
-// dx = dy w and dw = dy^T x) of width 512 and more at 397-438 GFLOP/s against matmul's
-// 366-412, except two dw shapes (4% slower), and forward products x w^T of 512 outputs
-// 15-20% slower; at width 256 (small preset) matmul was faster on nearly every shape, and
-// on forward products of 32-128 rows (decoding; a probe) by 1.3-2.7x. `automatic` (the
-// default) picks sgemm for unbatched products with B not transposed and M, N, K >=
-// kSgemmMinDim, else matmul; the choice depends on the shape alone, so a run repeats bit
-// for bit. Tests force either.
-enum class OneDnnF32Kernel { automatic, matmul, sgemm };
+// The oneDNN backend runs a product on one of two kernels: its matmul primitive (brgemm)
+// or its BLAS-style jit gemm (dnnl_sgemm for fp32, dnnl_gemm_bf16bf16f32 for bf16).
+// fp32, timed per shape inside base training steps here (docs/benchmarks.md): sgemm ran
+// the products with B not transposed (the backward ones, dx = dy w and dw = dy^T x) of
+// width 512 and more at 397-438 GFLOP/s against matmul's 366-412, except two dw shapes (4%
+// slower), and forward products x w^T of 512 outputs 15-20% slower; at width 256 (small
+// preset) matmul was faster on nearly every shape, and on forward products of 32-128 rows
+// (decoding; a probe) by 1.3-2.7x. bf16, in a probe on the base step's backward shapes
+// with cold caches: the jit gemm ran dw products (A transposed) at 713-835 GFLOP/s against
+// matmul's 635-758, dx products at 751-832 against 740-806; at width 256 it was faster on
+// most shapes and slower on two (by 5% and 3%). In base bf16 training steps the products
+// took 690-731 ms per step against 750-797 on matmul (docs/benchmarks.md). `automatic`
+// (the default) picks the jit gemm for unbatched products with B not transposed: in fp32
+// when M, N, K >= kSgemmMinDim, in bf16 always; else matmul, and matmul where oneDNN has
+// no bf16 jit gemm for the CPU. The choice depends on the shape alone, so a run repeats
+// bit for bit. Tests force either.
+enum class OneDnnKernel { automatic, matmul, gemm };
 constexpr int64_t kSgemmMinDim = 512;
-void set_onednn_f32_kernel(OneDnnF32Kernel kernel);
-// The kernel an fp32 product of this shape runs on (bf16 products always use matmul).
-OneDnnF32Kernel onednn_f32_kernel(bool trans_b, int64_t M, int64_t N, int64_t K, int64_t batch);
+void set_onednn_kernel(OneDnnKernel kernel);  // both precisions
+// The kernel a product of this shape runs on, fp32 or (`bf16`) bf16 operands.
+OneDnnKernel onednn_kernel(bool bf16, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t batch);
 // Matmul primitives the oneDNN backend holds (one per distinct call shape).
 int64_t onednn_cached_primitives();
 // A weight w: (N,K) row-major, f32 (bf16 when `bf16`), copied once into the layout

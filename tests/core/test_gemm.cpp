@@ -74,7 +74,7 @@ double max_error(const Case& c) {
 // shapes would all run on matmul by the automatic choice).
 struct BackendKernel {
   GemmBackend backend;
-  detail::OneDnnF32Kernel kernel = detail::OneDnnF32Kernel::automatic;
+  detail::OneDnnKernel kernel = detail::OneDnnKernel::automatic;
 };
 
 class GemmTest : public ::testing::TestWithParam<BackendKernel> {
@@ -82,11 +82,11 @@ class GemmTest : public ::testing::TestWithParam<BackendKernel> {
   void SetUp() override {
     saved_ = gemm_backend();
     set_gemm_backend(GetParam().backend);
-    detail::set_onednn_f32_kernel(GetParam().kernel);
+    detail::set_onednn_kernel(GetParam().kernel);
   }
   void TearDown() override {
     set_gemm_backend(saved_);
-    detail::set_onednn_f32_kernel(detail::OneDnnF32Kernel::automatic);
+    detail::set_onednn_kernel(detail::OneDnnKernel::automatic);
   }
   GemmBackend saved_{};
 };
@@ -233,12 +233,12 @@ TEST_P(GemmTest, LinearInBf16PrecisionRoundsTheOperands) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GemmTest,
-                         ::testing::Values(BackendKernel{GemmBackend::onednn, detail::OneDnnF32Kernel::matmul},
-                                           BackendKernel{GemmBackend::onednn, detail::OneDnnF32Kernel::sgemm},
+                         ::testing::Values(BackendKernel{GemmBackend::onednn, detail::OneDnnKernel::matmul},
+                                           BackendKernel{GemmBackend::onednn, detail::OneDnnKernel::gemm},
                                            BackendKernel{GemmBackend::openblas}),
                          [](const auto& info) {
-                           const bool sgemm = info.param.kernel == detail::OneDnnF32Kernel::sgemm;
-                           return std::string(gemm_backend_name(info.param.backend)) + (sgemm ? "_sgemm" : "");
+                           const bool jit = info.param.kernel == detail::OneDnnKernel::gemm;
+                           return std::string(gemm_backend_name(info.param.backend)) + (jit ? "_sgemm" : "");
                          });
 
 TEST(GemmBackendChoice, NamesRoundTrip) {
@@ -290,42 +290,58 @@ TEST(GemmOneDnn, RepeatedShapeReusesItsPrimitive) {
 }
 
 TEST(GemmOneDnn, LargeBackwardShapedProductsRunOnSgemm) {
-  using detail::OneDnnF32Kernel;
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 1), OneDnnF32Kernel::sgemm);  // dx
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 2048, 512, 1920, 1), OneDnnF32Kernel::sgemm);  // dw (A transposed)
-  EXPECT_EQ(detail::onednn_f32_kernel(true, 1920, 2048, 512, 1), OneDnnF32Kernel::matmul);  // forward x w^T
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 256, 1024, 1), OneDnnF32Kernel::matmul);  // narrower
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 32, 512, 2048, 1), OneDnnF32Kernel::matmul);    // few rows
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 2), OneDnnF32Kernel::matmul);  // batched
-  detail::set_onednn_f32_kernel(OneDnnF32Kernel::matmul);
-  EXPECT_EQ(detail::onednn_f32_kernel(false, 1920, 512, 2048, 1), OneDnnF32Kernel::matmul);
-  detail::set_onednn_f32_kernel(OneDnnF32Kernel::automatic);
+  using detail::OneDnnKernel;
+  EXPECT_EQ(detail::onednn_kernel(false, false, 1920, 512, 2048, 1), OneDnnKernel::gemm);  // dx
+  EXPECT_EQ(detail::onednn_kernel(false, false, 2048, 512, 1920, 1), OneDnnKernel::gemm);  // dw (A transposed)
+  EXPECT_EQ(detail::onednn_kernel(false, true, 1920, 2048, 512, 1), OneDnnKernel::matmul);  // forward x w^T
+  EXPECT_EQ(detail::onednn_kernel(false, false, 1920, 256, 1024, 1), OneDnnKernel::matmul);  // narrower
+  EXPECT_EQ(detail::onednn_kernel(false, false, 32, 512, 2048, 1), OneDnnKernel::matmul);    // few rows
+  EXPECT_EQ(detail::onednn_kernel(false, false, 1920, 512, 2048, 2), OneDnnKernel::matmul);  // batched
+  detail::set_onednn_kernel(OneDnnKernel::matmul);
+  EXPECT_EQ(detail::onednn_kernel(false, false, 1920, 512, 2048, 1), OneDnnKernel::matmul);
+  detail::set_onednn_kernel(OneDnnKernel::automatic);
 }
 
-// The automatic choice on a shape it sends to sgemm: no matmul primitive is made, the result
-// matches matmul's (norm-wise, as across thread counts above; on this CPU they agree exactly) and
-// repeats bit for bit, which training's same-seed,
-// same-loss guarantee needs. dw-shaped: A transposed, accumulating into C (beta 1).
-TEST(GemmOneDnn, SgemmMatchesMatmulAndRepeatsBitForBit) {
+TEST(GemmOneDnn, Bf16BackwardShapedProductsRunOnTheJitGemmAtAnyWidth) {
+  using detail::OneDnnKernel;
+  EXPECT_EQ(detail::onednn_kernel(true, false, 1920, 512, 2048, 1), OneDnnKernel::gemm);  // dx
+  EXPECT_EQ(detail::onednn_kernel(true, false, 256, 256, 1920, 1), OneDnnKernel::gemm);   // dw, width 256
+  EXPECT_EQ(detail::onednn_kernel(true, false, 32, 40, 48, 1), OneDnnKernel::gemm);       // small
+  EXPECT_EQ(detail::onednn_kernel(true, true, 1920, 2048, 512, 1), OneDnnKernel::matmul);  // forward x w^T
+  EXPECT_EQ(detail::onednn_kernel(true, false, 1920, 512, 2048, 2), OneDnnKernel::matmul); // batched
+  detail::set_onednn_kernel(OneDnnKernel::matmul);
+  EXPECT_EQ(detail::onednn_kernel(true, false, 1920, 512, 2048, 1), OneDnnKernel::matmul);
+  detail::set_onednn_kernel(OneDnnKernel::automatic);
+}
+
+// The automatic choice on a shape it sends to the jit gemm: no matmul primitive is made, the
+// result matches matmul's (norm-wise, as across thread counts above; on this CPU fp32 agrees
+// exactly) and repeats bit for bit, which training's same-seed, same-loss guarantee needs.
+// dw-shaped: A transposed, accumulating into C (beta 1); fp32 (sgemm), and bf16 operands.
+void expect_jit_gemm_matches_matmul(bool bf16) {
   set_gemm_backend(GemmBackend::onednn);
+  GemmPrecisionScope precision(bf16 ? GemmPrecision::bf16 : GemmPrecision::fp32);
   const int64_t M = 512, N = 640, K = 576;
-  ASSERT_EQ(detail::onednn_f32_kernel(false, M, N, K, 1), detail::OneDnnF32Kernel::sgemm);
+  ASSERT_EQ(detail::onednn_kernel(bf16, false, M, N, K, 1), detail::OneDnnKernel::gemm);
   const std::vector<float> A = random_vector(K * M, 6), B = random_vector(K * N, 7), C0 = random_vector(M * N, 8);
-  auto run = [&](detail::OneDnnF32Kernel kernel) {
-    detail::set_onednn_f32_kernel(kernel);
+  auto run = [&](detail::OneDnnKernel kernel) {
+    detail::set_onednn_kernel(kernel);
     std::vector<float> C = C0;
     gemm(true, false, M, N, K, 0.5f, A.data(), M, 0, B.data(), N, 0, 1.0f, C.data(), N, 0);
-    detail::set_onednn_f32_kernel(detail::OneDnnF32Kernel::automatic);
+    detail::set_onednn_kernel(detail::OneDnnKernel::automatic);
     return C;
   };
   const int64_t primitives = detail::onednn_cached_primitives();
-  const std::vector<float> first = run(detail::OneDnnF32Kernel::automatic);
-  EXPECT_EQ(run(detail::OneDnnF32Kernel::automatic), first);
-  EXPECT_EQ(detail::onednn_cached_primitives(), primitives);  // sgemm: no matmul primitive made
-  const std::vector<float> matmul = run(detail::OneDnnF32Kernel::matmul);
+  const std::vector<float> first = run(detail::OneDnnKernel::automatic);
+  EXPECT_EQ(run(detail::OneDnnKernel::automatic), first);
+  EXPECT_EQ(detail::onednn_cached_primitives(), primitives);  // jit gemm: no matmul primitive made
+  const std::vector<float> matmul = run(detail::OneDnnKernel::matmul);
   EXPECT_EQ(detail::onednn_cached_primitives(), primitives + 1);
   expect_agree_normwise(matmul, first);
 }
+
+TEST(GemmOneDnn, SgemmMatchesMatmulAndRepeatsBitForBit) { expect_jit_gemm_matches_matmul(false); }
+TEST(GemmOneDnn, Bf16JitGemmMatchesMatmulAndRepeatsBitForBit) { expect_jit_gemm_matches_matmul(true); }
 
 TEST(GemmOpenBlas, MissingLibraryNamesPathAndPackage) {
   try {

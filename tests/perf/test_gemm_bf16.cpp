@@ -33,7 +33,7 @@ struct Layout {
 // Runs gemm_bf16 and checks every element against two references computed in double:
 // the product of the bf16-rounded operands (must agree to f32 accumulation error) and
 // the exact f32 product (must agree within bf16 rounding: 2^-8 * sum |a||b|).
-void check_layout(const Layout& l) {
+void check_layout_on(const Layout& l) {
   const int64_t lda = (l.ta ? l.M : l.K) + 3, ldb = (l.tb ? l.K : l.N) + 1, ldc = l.N + 2;
   const int64_t sa = lda * (l.ta ? l.K : l.M), sb = l.shared_b ? 0 : ldb * (l.tb ? l.N : l.K), sc = ldc * l.M;
   const std::vector<float> A = random_vector(sa * l.batch, 1), B = random_vector(std::max(sb, ldb * (l.tb ? l.N : l.K)) * l.batch, 2);
@@ -58,6 +58,19 @@ void check_layout(const Layout& l) {
         ASSERT_NEAR(got, exact + c0, std::ldexp(1.0, -8) * magnitude + 1e-5 * std::abs(c0) + 1e-6)
             << "vs f32 at batch " << p << " (" << i << ", " << j << ")";
       }
+}
+
+// check_layout_on with the product on each of oneDNN's kernels (matmul and the jit gemm).
+void check_layout(const Layout& l) {
+  struct Automatic {  // the default again however the check ends
+    ~Automatic() { detail::set_onednn_kernel(detail::OneDnnKernel::automatic); }
+  } restore;
+  for (detail::OneDnnKernel kernel : {detail::OneDnnKernel::matmul, detail::OneDnnKernel::gemm}) {
+    SCOPED_TRACE(kernel == detail::OneDnnKernel::gemm ? "jit gemm" : "matmul");
+    detail::set_onednn_kernel(kernel);
+    check_layout_on(l);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 }  // namespace
@@ -87,6 +100,9 @@ TEST(GemmBf16, AccumulatesInF32) {
 TEST(GemmBf16, MatchesF32WithinBf16RoundingPlain) { check_layout({false, false, 37, 29, 300, 1, false, 0.0f}); }
 TEST(GemmBf16, MatchesF32WithinBf16RoundingTransposed) { check_layout({true, true, 17, 40, 65, 1, false, 0.0f}); }
 TEST(GemmBf16, MatchesF32WithinBf16RoundingWeightLayout) { check_layout({false, true, 64, 48, 96, 1, false, 1.0f}); }
+TEST(GemmBf16, MatchesF32WithinBf16RoundingWeightGradientLayout) {
+  check_layout({true, false, 48, 40, 70, 1, false, 1.0f});
+}
 TEST(GemmBf16, MatchesF32WithinBf16RoundingBatched) { check_layout({true, false, 9, 11, 33, 4, false, 0.5f}); }
 TEST(GemmBf16, MatchesF32WithinBf16RoundingSharedB) { check_layout({false, false, 8, 12, 20, 3, true, 0.0f}); }
 
