@@ -120,11 +120,30 @@ Bf16CopyScope::~Bf16CopyScope() {
   }
 }
 
-Tensor bf16_activation(const Tensor& x) {
-  CHECK(x.defined() && x.dtype() == DType::f32 && x.is_contiguous(), "bf16_activation: need a contiguous f32 tensor, got {}",
+namespace {
+
+// Key of a contiguous f32 tensor in copies().
+Key activation_key(const Tensor& x, const char* op) {
+  CHECK(x.defined() && x.dtype() == DType::f32 && x.is_contiguous(), "{}: need a contiguous f32 tensor, got {}", op,
         x.defined() ? x.str() : "undefined");
+  return Key{x.impl()->storage.get(), x.offset(), x.shape()};
+}
+
+// Records `copy` as the shared copy of `source` under `key`; c.mutex held.
+void remember(Copies& c, const Key& key, const std::shared_ptr<Storage>& source,
+              const std::shared_ptr<TensorImpl>& copy) {
+  c.entries[key] = CopyEntry{source, copy};
+  if (c.entries.size() >= c.sweep_at) {  // forget copies that nobody holds any more
+    std::erase_if(c.entries, [](const auto& kv) { return kv.second.copy.expired() || kv.second.source.expired(); });
+    c.sweep_at = std::max<size_t>(256, 2 * c.entries.size());
+  }
+}
+
+}  // namespace
+
+Tensor bf16_activation(const Tensor& x) {
+  const Key key = activation_key(x, "bf16_activation");
   const std::shared_ptr<Storage>& storage = x.impl()->storage;
-  const Key key{storage.get(), x.offset(), x.shape()};
   Copies& c = copies();
   std::lock_guard<std::mutex> lock(c.mutex);
   if (auto it = c.entries.find(key); it != c.entries.end()) {
@@ -132,12 +151,18 @@ Tensor bf16_activation(const Tensor& x) {
       if (auto copy = it->second.copy.lock()) return Tensor(copy);
   }
   auto copy = std::make_shared<TensorImpl>(*rounded(x).impl());
-  c.entries[key] = CopyEntry{storage, copy};
-  if (c.entries.size() >= c.sweep_at) {  // forget copies that nobody holds any more
-    std::erase_if(c.entries, [](const auto& kv) { return kv.second.copy.expired() || kv.second.source.expired(); });
-    c.sweep_at = std::max<size_t>(256, 2 * c.entries.size());
-  }
+  remember(c, key, storage, copy);
   return Tensor(copy);
+}
+
+void share_bf16_activation(const Tensor& x, const Tensor& x16) {
+  const Key key = activation_key(x, "share_bf16_activation");
+  CHECK(x16.defined() && x16.dtype() == DType::bf16 && x16.is_contiguous() && x16.shape() == x.shape(),
+        "share_bf16_activation: need a contiguous bf16 copy of shape {}, got {}", shape_str(x.shape()),
+        x16.defined() ? x16.str() : "undefined");
+  Copies& c = copies();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  remember(c, key, x.impl()->storage, x16.impl_ptr());
 }
 
 Bf16WeightCache::Bf16WeightCache() {

@@ -42,6 +42,11 @@ Tensor bf16_weight(const Tensor& w);
 // x must not be written while a copy of it lives.
 Tensor bf16_activation(const Tensor& x);
 
+// x: contiguous f32, and x16 its bf16 copy (round to nearest even, x's shape) written by
+// the kernel that wrote x, from rows still in cache: bf16_activation(x) returns x16 while
+// anyone holds it, instead of rounding x in a pass of its own.
+void share_bf16_activation(const Tensor& x, const Tensor& x16);
+
 // While a cache lives: `parts` (contiguous f32 tensors of equal trailing dims: weights or
 // biases) concatenated along dim 0, made on first use and kept, so that a product by it
 // (packed_weight) packs it once too: decoding multiplies by q|k|v in one product. Null

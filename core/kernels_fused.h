@@ -27,8 +27,9 @@ void log_softmax_backward(float* dx, const float* y, const float* dy, int64_t N,
 
 // y = (x - mean) * rstd * gamma + beta per row, rstd = 1/sqrt(var + eps) (biased var).
 // x, y: (N,D); gamma, beta: (D) or null (1 and 0); saves mean, rstd: (N)
+// y16: (N,D) or null: also receives y rounded to bf16.
 void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                        const float* beta, int64_t N, int64_t D, float eps);
+                        const float* beta, int64_t N, int64_t D, float eps, bf16* y16 = nullptr);
 // dx, dy, x: (N,D); dgamma, dbeta: (D) or null (not wanted); gamma: (D) or null; mean, rstd: (N).
 // dx may be null (not wanted).
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
@@ -37,9 +38,10 @@ void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 // out = layer_norm(z) with z = x + dropout(y) (p > 0) or x + y (p = 0), row by row. x, y,
 // out, z (saved for backward): (N,D); mask: (N,D) or null, dropout_forward's mask of the
 // (N,D) tensor y; gamma, beta: (D) or null; mean, rstd: (N). Stream as dropout_forward.
+// out16: (N,D) or null: also receives out rounded to bf16.
 void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, float* rstd, const float* x,
                             const float* y, const float* gamma, const float* beta, int64_t N, int64_t D, float eps,
-                            float p, uint64_t seed, uint64_t stream);
+                            float p, uint64_t seed, uint64_t stream, bf16* out16 = nullptr);
 // dz from layer_norm_backward, then dx += dz and dy += dz * mask * scale (mask null: dy +=
 // dz), or = where assign_x, assign_y say (new gradient buffers); dx, dy, dgamma, dbeta
 // null when not wanted. Shapes as add_layer_norm_forward.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/gemm_bf16.h"
 #include "core/kernels.h"
 #include "core/kernels_fused.h"
 
@@ -117,9 +118,12 @@ void layer_norm_backward_rows(float* dx, float* dgamma, float* dbeta, const floa
 }  // namespace
 
 void layer_norm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                        const float* beta, int64_t N, int64_t D, float eps) {
+                        const float* beta, int64_t N, int64_t D, float eps, bf16* y16) {
 #pragma omp parallel for schedule(static) if (N * D >= kParallelMin)
-  for (int64_t i = 0; i < N; ++i) layer_norm_row(y + i * D, mean[i], rstd[i], x + i * D, gamma, beta, D, eps);
+  for (int64_t i = 0; i < N; ++i) {
+    layer_norm_row(y + i * D, mean[i], rstd[i], x + i * D, gamma, beta, D, eps);
+    if (y16) convert_to_bf16(y16 + i * D, y + i * D, 1, D, D);  // the row is in L1
+  }
 }
 
 void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
@@ -130,7 +134,7 @@ void layer_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 
 void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, float* rstd, const float* x,
                             const float* y, const float* gamma, const float* beta, int64_t N, int64_t D, float eps,
-                            float p, uint64_t seed, uint64_t stream) {
+                            float p, uint64_t seed, uint64_t stream, bf16* out16) {
   const float scale = 1.0f / (1.0f - p);
 #pragma omp parallel if (N * D >= kParallelMin)
   {
@@ -150,6 +154,7 @@ void add_layer_norm_forward(float* out, float* z, uint8_t* mask, float* mean, fl
         for (int64_t j = 0; j < D; ++j) zi[j] = xi[j] + yi[j];
       }
       layer_norm_row(out + i * D, mean[i], rstd[i], zi, gamma, beta, D, eps);
+      if (out16) convert_to_bf16(out16 + i * D, out + i * D, 1, D, D);  // the row is in L1
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "core/bf16_weights.h"
 #include "core/gemm_bf16.h"
 #include "core/kernels_fused.h"
 #include "core/linear_bf16.h"
@@ -52,6 +53,19 @@ Tensor log_softmax(const Tensor& x_in) {
   });
 }
 
+namespace {
+
+// In bf16 training (activation_dtype() bf16, `inputs` needing gradients) the products that
+// take a layer norm's output y read its bf16 copy (bf16_activation): an empty bf16 tensor
+// of y's shape for the kernel to write from each row while it is in L1, saving a rounding
+// pass over y. Undefined otherwise.
+Tensor shared_bf16_copy(const Tensor& y, const std::vector<Tensor>& inputs) {
+  if (activation_dtype() != DType::bf16 || !autograd::needs_grad(inputs)) return Tensor();
+  return Tensor::empty(y.shape(), DType::bf16);
+}
+
+}  // namespace
+
 // x: (...,D), gamma, beta: (D) or undefined (scale 1, shift 0) -> (...,D)
 Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, float eps) {
   check_last_axis_input(x_in, "layer_norm");
@@ -65,15 +79,20 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
   Tensor gamma = gamma_in.defined() ? gamma_in.contiguous() : Tensor();
   Tensor beta = beta_in.defined() ? beta_in.contiguous() : Tensor();
   const int64_t N = rows_cols(x).first;
-  Tensor y = Tensor::empty_like(x), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
-  kernels::layer_norm_forward(y.data(), mean.data(), rstd.data(), x.data(), gamma.defined() ? gamma.data() : nullptr,
-                              beta.defined() ? beta.data() : nullptr, N, D, eps);
   std::vector<Tensor> inputs{x};
   if (gamma.defined()) inputs.push_back(gamma);
   if (beta.defined()) inputs.push_back(beta);
+  Tensor y = Tensor::empty_like(x), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
+  const Tensor y16 = shared_bf16_copy(y, inputs);
+  kernels::layer_norm_forward(y.data(), mean.data(), rstd.data(), x.data(), gamma.defined() ? gamma.data() : nullptr,
+                              beta.defined() ? beta.data() : nullptr, N, D, eps,
+                              y16.defined() ? y16.data_as<bf16>() : nullptr);
+  if (y16.defined()) share_bf16_activation(y, y16);
   const size_t gamma_at = gamma.defined() ? 1 : 0, beta_at = beta.defined() ? inputs.size() - 1 : 0;
+  // y16 is held by the closure (the graph) so that the products that take y find it.
   return autograd::record(
-      "layer_norm", y, std::move(inputs), [x, gamma, mean, rstd, gamma_at, beta_at, N, D](const Tensor& dy, Grads& g) {
+      "layer_norm", y, std::move(inputs),
+      [x, gamma, mean, rstd, gamma_at, beta_at, N, D, y16](const Tensor& dy, Grads& g) {
         float* dx = g.wants(0) ? g.at(0).data() : nullptr;
         float* dgamma = gamma_at && g.wants(gamma_at) ? g.at(gamma_at).data() : nullptr;
         float* dbeta = beta_at && g.wants(beta_at) ? g.at(beta_at).data() : nullptr;
@@ -107,14 +126,18 @@ Tensor add_layer_norm(const Tensor& x_in, const Tensor& y_in, const Tensor& gamm
   if (beta.defined()) inputs.push_back(beta);
   auto mask = p > 0.0f && autograd::needs_grad({y}) ? std::make_shared<std::vector<uint8_t>>(size_t(N * D)) : nullptr;
   Tensor out = Tensor::empty_like(x), z = Tensor::empty_like(x), mean = Tensor::empty({N}), rstd = Tensor::empty({N});
+  const Tensor out16 = shared_bf16_copy(out, inputs);
   kernels::add_layer_norm_forward(out.data(), z.data(), mask ? mask->data() : nullptr, mean.data(), rstd.data(),
                                   x.data(), y.data(), gamma.defined() ? gamma.data() : nullptr,
                                   beta.defined() ? beta.data() : nullptr, N, D, eps, p, p > 0.0f ? gen->seed() : 0,
-                                  stream);
+                                  stream, out16.defined() ? out16.data_as<bf16>() : nullptr);
+  if (out16.defined()) share_bf16_activation(out, out16);
   const size_t gamma_at = gamma.defined() ? 2 : 0, beta_at = beta.defined() ? inputs.size() - 1 : 0;
   const float scale = 1.0f / (1.0f - p);
+  // out16 is held by the closure (the graph) so that the products that take out find it.
   return autograd::record("add_layer_norm", out, std::move(inputs),
-                          [z, gamma, mean, rstd, mask, gamma_at, beta_at, scale, N, D](const Tensor& dout, Grads& g) {
+                          [z, gamma, mean, rstd, mask, gamma_at, beta_at, scale, N, D, out16](const Tensor& dout,
+                                                                                               Grads& g) {
     // x's and y's gradients are written whole: new buffers are assigned to, not zero-filled
     float beta_x = 1.0f, beta_y = 1.0f;
     float* dx = g.wants(0) ? g.for_write(0, beta_x).data() : nullptr;
