@@ -1,6 +1,6 @@
 // Single-precision matrix products on raw row-major memory, through one of two backends:
 // oneDNN (matmul primitive, cached per shape, or its jit sgemm for large backward-shaped
-// products: detail::onednn_f32_kernel) or OpenBLAS (loaded at run time).
+// products: detail::onednn_kernel) or OpenBLAS (loaded at run time).
 //
 //   // C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b < batch, where op(X) = X or X^T,
 //   // op(A) is MxK, op(B) is KxN; A[b] starts at A + b*stride_a (stride 0 = shared).
