@@ -58,7 +58,8 @@ namespace {
 // In bf16 training (activation_dtype() bf16, `inputs` needing gradients) the products that
 // take a layer norm's output y read its bf16 copy (bf16_activation): an empty bf16 tensor
 // of y's shape for the kernel to write from each row while it is in L1, saving a rounding
-// pass over y. Undefined otherwise.
+// pass over y (written for nothing where no product takes y, e.g. before mean pooling).
+// Undefined otherwise.
 Tensor shared_bf16_copy(const Tensor& y, const std::vector<Tensor>& inputs) {
   if (activation_dtype() != DType::bf16 || !autograd::needs_grad(inputs)) return Tensor();
   return Tensor::empty(y.shape(), DType::bf16);
