@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/error_of.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/gemm_bf16.h"
@@ -174,12 +175,9 @@ TEST_P(GemmTest, OneAndTwoThreadsAgree) {
 
 TEST_P(GemmTest, RejectsLeadingDimensionSmallerThanWidth) {
   std::vector<float> A(6), B(6), C(4);
-  try {
-    gemm(false, false, 2, 2, 3, 1.0f, A.data(), 2, 0, B.data(), 2, 0, 0.0f, C.data(), 2, 0);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("lda=2 < 3"), std::string::npos) << e.what();
-  }
+  const std::string message =
+      error_of([&] { gemm(false, false, 2, 2, 3, 1.0f, A.data(), 2, 0, B.data(), 2, 0, 0.0f, C.data(), 2, 0); });
+  EXPECT_NE(message.find("lda=2 < 3"), std::string::npos) << message;
 }
 
 // gemm_linear: the product with bias and relu in oneDNN's epilogue against gemm() and a
@@ -208,12 +206,9 @@ TEST_P(GemmTest, LinearAddsBiasAndReluToTheProduct) {
 
 TEST_P(GemmTest, LinearRejectsANegativeSize) {
   std::vector<float> A(4), W(4), C(4);
-  try {
-    gemm_linear(2, -2, 2, A.data(), W.data(), nullptr, false, C.data());
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("gemm_linear: M 2 N -2 K 2"), std::string::npos) << e.what();
-  }
+  const std::string message =
+      error_of([&] { gemm_linear(2, -2, 2, A.data(), W.data(), nullptr, false, C.data()); });
+  EXPECT_NE(message.find("gemm_linear: M 2 N -2 K 2"), std::string::npos) << message;
 }
 
 TEST_P(GemmTest, LinearInBf16PrecisionRoundsTheOperands) {
@@ -247,13 +242,8 @@ TEST(GemmBackendChoice, NamesRoundTrip) {
 }
 
 TEST(GemmBackendChoice, UnknownNameListsValidOnes) {
-  try {
-    parse_gemm_backend("mkl");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown gemm backend 'mkl'; valid: onednn, openblas"), std::string::npos)
-        << e.what();
-  }
+  const std::string message = error_of([&] { parse_gemm_backend("mkl"); });
+  EXPECT_NE(message.find("unknown gemm backend 'mkl'; valid: onednn, openblas"), std::string::npos) << message;
 }
 
 TEST(GemmBackendChoice, EnvironmentVariableSelectsBackend) {
@@ -266,12 +256,8 @@ TEST(GemmBackendChoice, EnvironmentVariableSelectsBackend) {
   unsetenv("ATTEND_GEMM");
   EXPECT_EQ(gemm_backend_from_env(), GemmBackend::onednn);  // the measured default
   setenv("ATTEND_GEMM", "cublas", 1);
-  EXPECT_THROW(
-      try { gemm_backend_from_env(); } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("ATTEND_GEMM=cublas"), std::string::npos) << e.what();
-        throw;
-      },
-      Error);
+  const std::string message = error_of([] { gemm_backend_from_env(); });
+  EXPECT_NE(message.find("ATTEND_GEMM=cublas"), std::string::npos) << message;
   if (old) setenv("ATTEND_GEMM", saved.c_str(), 1);
   else unsetenv("ATTEND_GEMM");
 }
@@ -344,14 +330,9 @@ TEST(GemmOneDnn, SgemmMatchesMatmulAndRepeatsBitForBit) { expect_jit_gemm_matche
 TEST(GemmOneDnn, Bf16JitGemmMatchesMatmulAndRepeatsBitForBit) { expect_jit_gemm_matches_matmul(true); }
 
 TEST(GemmOpenBlas, MissingLibraryNamesPathAndPackage) {
-  try {
-    detail::open_openblas({"/nonexistent/libopenblas.so.0"});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("/nonexistent/libopenblas.so.0"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("libopenblas0-openmp"), std::string::npos) << msg;
-  }
+  const std::string msg = error_of([] { detail::open_openblas({"/nonexistent/libopenblas.so.0"}); });
+  EXPECT_NE(msg.find("/nonexistent/libopenblas.so.0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("libopenblas0-openmp"), std::string::npos) << msg;
 }
 
 namespace {
@@ -417,10 +398,6 @@ TEST(Threads, TinyProductRunsSingleThreadedAndRestoresTheCount) {
 }
 
 TEST(Threads, NegativeCountIsAnError) {
-  try {
-    set_num_threads(-2);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("set_num_threads: -2 threads"), std::string::npos) << e.what();
-  }
+  const std::string message = error_of([&] { set_num_threads(-2); });
+  EXPECT_NE(message.find("set_num_threads: -2 threads"), std::string::npos) << message;
 }
