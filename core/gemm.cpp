@@ -48,6 +48,21 @@ constexpr int64_t kTinyRows = 4, kTinyMinBatch = 8, kTinyMaxK = 512, kTinyMaxN =
 std::atomic<int> g_backend{-1};  // -1: not chosen yet
 std::atomic<int64_t> g_calls{0};
 
+// Runs a product of `work` multiply-adds (all of a batch's): on one thread below
+// kSingleThreadWork, timed for the profile (core/profile.h) when it is on. run() returns
+// whether it multiplied; nothing is recorded when it did not.
+template <typename Run>
+bool run_product(int64_t work, Run&& run) {
+  SingleThreadScope single(work < kSingleThreadWork);
+  const bool profiling = profile::enabled();
+  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  if (!run()) return false;
+  if (profiling)
+    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                       2.0 * double(work));
+  return true;
+}
+
 }  // namespace
 
 GemmBackend gemm_backend_from_env() {
@@ -165,24 +180,21 @@ void detail::gemm_in(GemmPrecision precision, bool trans_a, bool trans_b, int64_
   g_calls.fetch_add(1, std::memory_order_relaxed);
   if (M == 0 || N == 0 || batch == 0) return;
   if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc, stride_c, batch);
-  SingleThreadScope single(M * N * K * batch < kSingleThreadWork);
-  const bool profiling = profile::enabled();
-  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  if (M <= kTinyRows && batch >= kTinyMinBatch && K <= kTinyMaxK && N <= kTinyMaxN && A_rounded == nullptr &&
-      B_rounded == nullptr)
-    gemm_tiny(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
-  else if (precision == GemmPrecision::bf16)
-    detail::gemm_bf16_rounded(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
-                              stride_c, batch, A_rounded, B_rounded);
-  else if (gemm_backend() == GemmBackend::onednn)
-    detail::gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
-                        stride_c, batch);
-  else
-    detail::gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+  run_product(M * N * K * batch, [&] {
+    if (M <= kTinyRows && batch >= kTinyMinBatch && K <= kTinyMaxK && N <= kTinyMaxN && A_rounded == nullptr &&
+        B_rounded == nullptr)
+      gemm_tiny(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, batch);
+    else if (precision == GemmPrecision::bf16)
+      detail::gemm_bf16_rounded(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                                stride_c, batch, A_rounded, B_rounded);
+    else if (gemm_backend() == GemmBackend::onednn)
+      detail::gemm_onednn(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                           stride_c, batch);
-  if (profiling)
-    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                       2.0 * double(M) * double(N) * double(K) * double(batch));
+    else
+      detail::gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                            stride_c, batch);
+    return true;
+  });
 }
 
 void gemm_linear(int64_t M, int64_t N, int64_t K, const float* A, const float* W, const float* bias, bool relu,
@@ -195,13 +207,10 @@ void gemm_linear(int64_t M, int64_t N, int64_t K, const float* A, const float* W
     return;
   }
   g_calls.fetch_add(1, std::memory_order_relaxed);
-  SingleThreadScope single(M * N * K < kSingleThreadWork);
-  const bool profiling = profile::enabled();
-  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/false, bias, relu, C, /*c_bf16=*/false);
-  if (profiling)
-    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                       2.0 * double(M) * double(N) * double(K));
+  run_product(M * N * K, [&] {
+    detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/false, bias, relu, C, /*c_bf16=*/false);
+    return true;
+  });
 }
 
 void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* W, const float* bias, bool relu,
@@ -218,13 +227,10 @@ void gemm_bf16_linear(int64_t M, int64_t N, int64_t K, const bf16* A, const bf16
       }
     return;
   }
-  SingleThreadScope single(M * N * K < kSingleThreadWork);
-  const bool profiling = profile::enabled();
-  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/true, bias, relu, C, c_bf16);
-  if (profiling)
-    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                       2.0 * double(M) * double(N) * double(K));
+  run_product(M * N * K, [&] {
+    detail::gemm_onednn_linear(M, N, K, A, W, /*bf16=*/true, bias, relu, C, c_bf16);
+    return true;
+  });
 }
 
 bool detail::gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda, const float* bias, float* C,
@@ -232,14 +238,8 @@ bool detail::gemm_packed(PackedWeight& w, int64_t M, const void* A, int64_t lda,
   int64_t N = 0, K = 0;
   detail::packed_weight_size(w, N, K);
   if (M == 0) return true;
-  SingleThreadScope single(M * N * K < kSingleThreadWork);
-  const bool profiling = profile::enabled();
-  const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  if (!detail::gemm_onednn_packed(w, M, A, lda, bias, C, ldc)) return false;
+  if (!run_product(M * N * K, [&] { return detail::gemm_onednn_packed(w, M, A, lda, bias, C, ldc); })) return false;
   g_calls.fetch_add(1, std::memory_order_relaxed);
-  if (profiling)
-    profile::gemm_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                       2.0 * double(M) * double(N) * double(K));
   return true;
 }
 
