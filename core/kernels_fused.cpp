@@ -272,12 +272,17 @@ const float* row_as_f32(const bf16* x, int64_t V) {
   return row;
 }
 
-// One row's loss gradient, assigned: d = s * (softmax(x) - (1-e) * onehot(t) - e/V), from
-// the row's log-sum-exp; d may be x (each element is read before it is written).
+// One row's loss gradient s * (softmax(x) - (1-e) * onehot(t) - e/V), from the row's
+// log-sum-exp, assigned to d or (kAccumulate) added to it; d may be x when assigned (each
+// element is read before it is written).
+template <bool kAccumulate>
 void cross_entropy_grad_row(float* d, const float* x, int64_t t, float s, float log_z, float e, int64_t V) {
   const float uniform_q = e / float(V);
 #pragma omp simd
-  for (int64_t j = 0; j < V; ++j) d[j] = s * (exp_fast(x[j] - log_z) - uniform_q);
+  for (int64_t j = 0; j < V; ++j) {
+    const float g = s * (exp_fast(x[j] - log_z) - uniform_q);
+    d[j] = kAccumulate ? d[j] + g : g;
+  }
   d[t] -= s * (1.0f - e);
 }
 
@@ -320,14 +325,13 @@ void cross_entropy_backward_bf16(bf16* logits, const float* lse, const int64_t* 
     }
     float* di = row_scratch(V);
     widen(di, row, V);
-    cross_entropy_grad_row(di, di, t, scale[i], lse[i], e, V);
+    cross_entropy_grad_row<false>(di, di, t, scale[i], lse[i], e, V);
     convert_to_bf16(row, di, 1, V, V);
   }
 }
 
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int64_t* target,
                             const float* scale, int64_t N, int64_t V, float e, int64_t ignore_index, bool overwrite) {
-  const float uniform_q = e / float(V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = target[i];
@@ -336,15 +340,9 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
       if (overwrite) std::fill(di, di + V, 0.0f);
       continue;
     }
-    const float* xi = logits + i * V;
-    const float s = scale[i], log_z = lse[i];
-    if (overwrite) {  // di may be xi
-      cross_entropy_grad_row(di, xi, t, s, log_z, e, V);
-      continue;
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < V; ++j) di[j] += s * (exp_fast(xi[j] - log_z) - uniform_q);
-    di[t] -= s * (1.0f - e);
+    const float* xi = logits + i * V;  // di may be xi when overwriting
+    if (overwrite) cross_entropy_grad_row<false>(di, xi, t, scale[i], lse[i], e, V);
+    else cross_entropy_grad_row<true>(di, xi, t, scale[i], lse[i], e, V);
   }
 }
 
